@@ -1,1 +1,234 @@
-//! cairn-db
+//! Cairn's SQLite database: registered folders and the per-file index state that makes
+//! re-indexing incremental and lets `cairn status` say why a file is not searchable.
+//!
+//! This is the only crate that imports rusqlite. It deliberately holds no chunks or vectors
+//! (those live in the LanceDB store) and no parsing or embedding logic.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// What happened to a file on its last indexing pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Indexed,
+    Failed,
+    Skipped,
+}
+
+impl FileStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Indexed => "indexed",
+            FileStatus::Failed => "failed",
+            FileStatus::Skipped => "skipped",
+        }
+    }
+    fn parse(s: &str) -> FileStatus {
+        match s {
+            "indexed" => FileStatus::Indexed,
+            "skipped" => FileStatus::Skipped,
+            _ => FileStatus::Failed,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FolderRow {
+    pub id: i64,
+    pub path: String,
+}
+
+/// The recorded state of one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    pub path: String,
+    pub folder_id: i64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// blake3 of the content, hex. Empty when the file could not be read.
+    pub hash: String,
+    pub status: FileStatus,
+    /// Why a file failed or was skipped; warnings for an indexed file.
+    pub reason: Option<String>,
+    pub chunks: u32,
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: folders and files.
+    "CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        added_at INTEGER NOT NULL
+     );
+     CREATE TABLE files (
+        path TEXT PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+     );
+     CREATE INDEX files_folder ON files(folder_id);",
+];
+
+/// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.
+pub struct Db {
+    conn: Connection,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let err = |e: &dyn std::fmt::Display| DbError::Open { path: path.display().to_string(), reason: e.to_string() };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(&e))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| err(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| err(&e))?;
+        let mut db = Db { conn };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn migrate(&mut self) -> Result<(), DbError> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = self.conn.transaction()?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Registers a folder; registering it again is not an error.
+    pub fn add_folder(&self, path: &str) -> Result<FolderRow, DbError> {
+        self.conn.execute(
+            "INSERT INTO folders (path, added_at) VALUES (?1, ?2) ON CONFLICT(path) DO NOTHING",
+            params![path, now()],
+        )?;
+        let id = self.conn.query_row("SELECT id FROM folders WHERE path = ?1", [path], |r| r.get(0))?;
+        Ok(FolderRow { id, path: path.to_owned() })
+    }
+
+    /// Unregisters a folder and forgets its files' state; returns the files it had.
+    pub fn remove_folder(&self, path: &str) -> Result<Option<Vec<String>>, DbError> {
+        let Some(id): Option<i64> =
+            self.conn.query_row("SELECT id FROM folders WHERE path = ?1", [path], |r| r.get(0)).optional()?
+        else {
+            return Ok(None);
+        };
+        let files = self.files_in(id)?.into_iter().map(|f| f.path).collect();
+        self.conn.execute("DELETE FROM files WHERE folder_id = ?1", [id])?;
+        self.conn.execute("DELETE FROM folders WHERE id = ?1", [id])?;
+        Ok(Some(files))
+    }
+
+    pub fn folders(&self) -> Result<Vec<FolderRow>, DbError> {
+        let mut st = self.conn.prepare("SELECT id, path FROM folders ORDER BY path")?;
+        let rows = st.query_map([], |r| Ok(FolderRow { id: r.get(0)?, path: r.get(1)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn read_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+        let status: String = r.get(5)?;
+        Ok(FileRow {
+            path: r.get(0)?,
+            folder_id: r.get(1)?,
+            size: r.get::<_, i64>(2)? as u64,
+            mtime_ns: r.get(3)?,
+            hash: r.get(4)?,
+            status: FileStatus::parse(&status),
+            reason: r.get(6)?,
+            chunks: r.get(7)?,
+        })
+    }
+
+    pub fn files_in(&self, folder_id: i64) -> Result<Vec<FileRow>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT path, folder_id, size, mtime_ns, hash, status, reason, chunks FROM files WHERE folder_id = ?1 ORDER BY path",
+        )?;
+        let rows = st.query_map([folder_id], Self::read_file)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn file(&self, path: &str) -> Result<Option<FileRow>, DbError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT path, folder_id, size, mtime_ns, hash, status, reason, chunks FROM files WHERE path = ?1",
+                [path],
+                Self::read_file,
+            )
+            .optional()?)
+    }
+
+    pub fn put_file(&self, f: &FileRow) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO files (path, folder_id, size, mtime_ns, hash, status, reason, chunks, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(path) DO UPDATE SET folder_id=?2, size=?3, mtime_ns=?4, hash=?5, status=?6, reason=?7, chunks=?8, updated_at=?9",
+            params![f.path, f.folder_id, f.size as i64, f.mtime_ns, f.hash, f.status.as_str(), f.reason, f.chunks, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_file(&self, path: &str) -> Result<(), DbError> {
+        self.conn.execute("DELETE FROM files WHERE path = ?1", [path])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn file_state_survives_reopen_and_folder_removal_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.db");
+        {
+            let db = Db::open(&path).unwrap();
+            let f = db.add_folder("/docs/it's here").unwrap();
+            assert_eq!(db.add_folder("/docs/it's here").unwrap().id, f.id, "adding twice is idempotent");
+            db.put_file(&FileRow {
+                path: "/docs/it's here/a.txt".into(),
+                folder_id: f.id,
+                size: 3,
+                mtime_ns: 1,
+                hash: "h".into(),
+                status: FileStatus::Failed,
+                reason: Some("binary content".into()),
+                chunks: 0,
+            })
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let row = db.file("/docs/it's here/a.txt").unwrap().unwrap();
+        assert_eq!(row.status, FileStatus::Failed);
+        assert_eq!(row.reason.as_deref(), Some("binary content"));
+        let removed = db.remove_folder("/docs/it's here").unwrap().unwrap();
+        assert_eq!(removed, vec!["/docs/it's here/a.txt".to_string()]);
+        assert!(db.file("/docs/it's here/a.txt").unwrap().is_none());
+        assert!(db.folders().unwrap().is_empty());
+    }
+}
