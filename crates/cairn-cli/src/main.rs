@@ -1,1 +1,295 @@
-fn main() {}
+//! `cairn`: the command line over the Cairn engine.
+//!
+//! Thin by design: parse arguments, call the engine, render its plain-data results for people
+//! (progress bars on stderr, tables on stdout) or as JSON with `--json`. No indexing, ranking or
+//! prompting logic lives here.
+
+mod render;
+
+use anyhow::Context;
+use cairn_engine::{AskOptions, Engine, EngineConfig, EngineError, IndexEvent, LlmChoice};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Ask questions about your own documents, with citations.")]
+struct Cli {
+    /// Where Cairn keeps its index and state (default: $CAIRN_DATA_DIR or ~/.local/share/cairn).
+    #[arg(long, global = true, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where the models are (default: $CAIRN_MODELS_DIR or ~/.local/share/cairn/models).
+    #[arg(long, global = true, env = "CAIRN_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register folders to index.
+    Add { folders: Vec<PathBuf> },
+    /// Unregister a folder and drop its chunks from the index.
+    Remove { folder: PathBuf },
+    /// Index registered folders (only new and changed files are read again).
+    Index,
+    /// Folders, file and chunk counts, and every file that failed or was skipped, with why.
+    Status,
+    /// Show the passages that best match a query.
+    Search {
+        query: String,
+        /// How many passages to show.
+        #[arg(short = 'k', long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Answer a question from your documents, citing numbered sources.
+    Ask {
+        question: String,
+        /// Don't run a language model: show the best passages with citations.
+        #[arg(long)]
+        no_llm: bool,
+        /// A GGUF chat model to run locally instead of the default.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// Use an OpenAI-compatible server (Ollama, llama.cpp server, LM Studio, OpenAI), e.g.
+        /// http://localhost:11434/v1. The key comes from CAIRN_OPENAI_API_KEY or OPENAI_API_KEY.
+        #[arg(long, env = "CAIRN_OPENAI_BASE_URL", value_name = "URL", requires = "openai_model")]
+        openai_base_url: Option<String>,
+        /// The model name on that server.
+        #[arg(long, env = "CAIRN_OPENAI_MODEL", value_name = "NAME")]
+        openai_model: Option<String>,
+        /// Most sources to give the model.
+        #[arg(long, default_value_t = 6)]
+        sources: usize,
+    },
+    /// Evaluate retrieval quality.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// A BEIR-format dataset folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), e.g. SciFact.
+    /// Scores nDCG@10 and Recall@100 for hybrid, vector-only and full-text-only retrieval.
+    Beir {
+        dir: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Score only the first N judged queries.
+        #[arg(long)]
+        queries: Option<usize>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = runtime.block_on(run(cli)) {
+        let code = err.downcast_ref::<EngineError>().map(|e| e.code());
+        if json {
+            let v = serde_json::json!({ "error": { "code": code, "message": format!("{err:#}") } });
+            println!("{v}");
+        } else {
+            eprintln!("error: {err:#}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = EngineConfig::from_env();
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(m) = cli.models_dir {
+        config.models_dir = m;
+    }
+    let engine = Engine::open(config)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Add { folders } => {
+            if folders.is_empty() {
+                anyhow::bail!("name at least one folder: cairn add <folder>");
+            }
+            let mut added = Vec::new();
+            for f in &folders {
+                added.push(engine.add_folder(f)?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&added)?);
+            } else {
+                for a in &added {
+                    println!("added {}", a.path);
+                }
+                println!("run `cairn index` to index {}", if added.len() == 1 { "it" } else { "them" });
+            }
+        }
+        Command::Remove { folder } => {
+            let n = engine.remove_folder(&folder).await?;
+            if json {
+                println!("{}", serde_json::json!({ "removed": folder, "files": n }));
+            } else {
+                println!("removed {} ({n} files dropped from the index)", folder.display());
+            }
+        }
+        Command::Index => {
+            let report = index_with_progress(&engine, json).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                render::index_report(&report);
+            }
+        }
+        Command::Status => {
+            let status = engine.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                render::status(&status);
+            }
+        }
+        Command::Search { query, limit } => {
+            let hits = engine.search(&query, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                render::hits(&hits);
+            }
+        }
+        Command::Ask { question, no_llm, model, openai_base_url, openai_model, sources } => {
+            let llm = if no_llm {
+                LlmChoice::None
+            } else if let Some(path) = model {
+                LlmChoice::Local(path)
+            } else if let (Some(url), Some(name)) = (openai_base_url, openai_model) {
+                let mut cfg = cairn_llm_config(url, name);
+                cfg.api_key = std::env::var("CAIRN_OPENAI_API_KEY").or_else(|_| std::env::var("OPENAI_API_KEY")).ok();
+                LlmChoice::OpenAi(cfg)
+            } else {
+                LlmChoice::Auto
+            };
+            let opts = AskOptions { llm, max_sources: sources, ..AskOptions::default() };
+            let streamed = Mutex::new(false);
+            let on_token = |t: &str| {
+                if !json {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(t.as_bytes());
+                    let _ = out.flush();
+                    if let Ok(mut s) = streamed.lock() {
+                        *s = true;
+                    }
+                }
+            };
+            let spinner = (!json).then(|| {
+                let s = ProgressBar::new_spinner().with_message("retrieving and thinking…");
+                s.enable_steady_tick(std::time::Duration::from_millis(120));
+                s
+            });
+            let first = Mutex::new(spinner);
+            let on_token_with_spinner = |t: &str| {
+                if let Ok(mut s) = first.lock()
+                    && let Some(sp) = s.take()
+                {
+                    sp.finish_and_clear();
+                }
+                on_token(t);
+            };
+            let answer = engine.ask(&question, &opts, &on_token_with_spinner).await;
+            if let Ok(mut s) = first.lock()
+                && let Some(sp) = s.take()
+            {
+                sp.finish_and_clear();
+            }
+            let answer = answer?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                render::answer(&answer, streamed.lock().map(|s| *s).unwrap_or(false));
+            }
+        }
+        Command::Eval { what: EvalCommand::Beir { dir, split, queries } } => {
+            let bar = ProgressBar::new(0).with_style(bar_style("{msg} [{bar:40}] {pos}/{len} chunks ({per_sec}, eta {eta})"));
+            bar.set_message("embedding corpus");
+            let on_event = |e: IndexEvent| match e {
+                IndexEvent::Embedded { chunks } => {
+                    if chunks as u64 > bar.length().unwrap_or(0) {
+                        bar.set_length(chunks as u64 + 512);
+                    }
+                    bar.set_position(chunks as u64);
+                }
+                IndexEvent::Finalizing => bar.set_message("building full-text index"),
+                _ => {}
+            };
+            let report = engine.eval_beir(&dir, &split, queries, &on_event).await.context("evaluation failed")?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                render::eval(&report);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cairn_llm_config(url: String, model: String) -> cairn_engine::OpenAiConfig {
+    cairn_engine::OpenAiConfig::new(url, model)
+}
+
+async fn index_with_progress(engine: &Engine, json: bool) -> anyhow::Result<cairn_engine::IndexReport> {
+    let bar = ProgressBar::new(0).with_style(bar_style("{spinner} {msg}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let state = Mutex::new((0u64, 0usize));
+    let on_event = |e: IndexEvent| match e {
+        IndexEvent::Scanning { folder } => bar.set_message(format!("scanning {folder}")),
+        IndexEvent::FolderUnreadable { folder, reason } => {
+            bar.println(format!("warning: {folder} is unreadable, its index is kept as it was: {reason}"))
+        }
+        IndexEvent::Planned { to_check, unchanged, deleted } => {
+            bar.set_style(bar_style("{spinner} [{bar:40}] {pos}/{len} files  {msg}"));
+            bar.set_length(to_check as u64);
+            bar.set_message(format!("{unchanged} unchanged, {deleted} deleted"));
+        }
+        IndexEvent::FileIndexed { .. } | IndexEvent::FileUnchanged { .. } => bar.inc(1),
+        IndexEvent::FileFailed { path, reason } => {
+            bar.inc(1);
+            if !json {
+                bar.println(format!("failed  {path}: {reason}"));
+            }
+        }
+        IndexEvent::FileSkipped { path, reason } => {
+            bar.inc(1);
+            if !json {
+                bar.println(format!("skipped {path}: {reason}"));
+            }
+        }
+        IndexEvent::Embedded { chunks } => {
+            if let Ok(mut s) = state.lock() {
+                s.1 = chunks;
+            }
+            bar.set_message(format!("{chunks} passages embedded"));
+        }
+        IndexEvent::Finalizing => bar.set_message("updating the full-text index"),
+    };
+    let report = engine.index(&on_event).await?;
+    bar.finish_and_clear();
+    Ok(report)
+}

@@ -82,6 +82,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
      );
      CREATE INDEX files_folder ON files(folder_id);",
+    // 2: small key-value settings (the active embedder, so `status` works without loading it).
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.
@@ -189,6 +191,33 @@ impl Db {
             params![f.path, f.folder_id, f.size as i64, f.mtime_ns, f.hash, f.status.as_str(), f.reason, f.chunks, now()],
         )?;
         Ok(())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>, DbError> {
+        Ok(self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Runs `f` inside one transaction: a batch of file states lands together or not at all.
+    pub fn in_transaction<T>(&mut self, f: impl FnOnce(&Db) -> Result<T, DbError>) -> Result<T, DbError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     pub fn delete_file(&self, path: &str) -> Result<(), DbError> {

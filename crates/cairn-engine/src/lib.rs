@@ -1,1 +1,143 @@
-//! cairn-engine
+//! The engine: the one API both shells (the `cairn` CLI and the desktop app) call.
+//!
+//! It composes the leaf crates — scan, parse, chunk, embed, store, fuse, answer — and owns
+//! the order of operations (new chunks before old ones go, state recorded per file). It
+//! deliberately prints nothing and parses no command line: shells render its plain-data
+//! results and progress events however they like.
+
+mod answer;
+mod config;
+mod error;
+mod eval;
+mod indexer;
+mod status;
+
+pub use answer::{Answer, AnswerMode, AskOptions, LlmChoice};
+pub use config::EngineConfig;
+pub use error::EngineError;
+pub use eval::{EvalReport, ModeScores};
+pub use indexer::{IndexEvent, IndexReport};
+pub use status::{FolderStatus, ProblemFile, Status};
+pub use cairn_db::FileStatus;
+pub use cairn_llm::OpenAiConfig;
+
+use cairn_core::Hit;
+use cairn_db::{Db, FolderRow};
+use cairn_embed::{Embedder, LocalEmbedder, ModelFiles};
+use cairn_retrieve::Fusion;
+use cairn_store::Store;
+use std::sync::{Arc, Mutex};
+
+/// How many candidates each retriever contributes before fusion.
+const CANDIDATES: usize = 100;
+
+pub struct Engine {
+    config: EngineConfig,
+    db: Mutex<Db>,
+    /// Loaded on first use: `add` and `status` work without any model on disk.
+    embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
+    store: tokio::sync::OnceCell<Store>,
+    fusion: Fusion,
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| EngineError::io(format!("creating data folder {}", config.data_dir.display()), e))?;
+        let db = Db::open(&config.data_dir.join("cairn.db"))?;
+        Ok(Engine {
+            config,
+            db: Mutex::new(db),
+            embedder: tokio::sync::OnceCell::new(),
+            store: tokio::sync::OnceCell::new(),
+            fusion: Fusion::default(),
+        })
+    }
+
+    /// Uses `embedder` instead of loading the local model (tests, remote embedders).
+    pub fn with_embedder(self, embedder: Arc<dyn Embedder>) -> Engine {
+        let cell = tokio::sync::OnceCell::new();
+        let _ = cell.set(embedder);
+        Engine { embedder: cell, ..self }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub(crate) fn db(&self) -> Result<std::sync::MutexGuard<'_, Db>, EngineError> {
+        self.db.lock().map_err(|_| EngineError::Internal("database lock poisoned by an earlier panic".into()))
+    }
+
+    pub(crate) async fn embedder(&self) -> Result<&Arc<dyn Embedder>, EngineError> {
+        self.embedder
+            .get_or_try_init(|| async {
+                let files = ModelFiles::in_dir(&self.config.models_dir);
+                let threads = self.config.embed_threads;
+                let e = tokio::task::spawn_blocking(move || LocalEmbedder::load(&files, threads))
+                    .await
+                    .map_err(|e| EngineError::Internal(e.to_string()))??;
+                Ok::<Arc<dyn Embedder>, EngineError>(Arc::new(e))
+            })
+            .await
+    }
+
+    pub(crate) async fn store(&self) -> Result<&Store, EngineError> {
+        self.store
+            .get_or_try_init(|| async {
+                let e = self.embedder().await?;
+                let store = Store::open(&self.config.data_dir.join("index"), e.id(), e.dimension()).await?;
+                self.db()?.set_setting("embedder", e.id())?;
+                Ok::<Store, EngineError>(store)
+            })
+            .await
+    }
+
+    /// Registers a folder for indexing. The folder must exist and be readable.
+    pub fn add_folder(&self, path: &std::path::Path) -> Result<FolderRow, EngineError> {
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|e| EngineError::InvalidInput(format!("cannot add {}: {e}", path.display())))?;
+        if !canonical.is_dir() {
+            return Err(EngineError::InvalidInput(format!("cannot add {}: not a folder", path.display())));
+        }
+        let text = canonical
+            .to_str()
+            .ok_or_else(|| EngineError::InvalidInput(format!("cannot add {}: path is not valid UTF-8", path.display())))?;
+        Ok(self.db()?.add_folder(text)?)
+    }
+
+    /// Unregisters a folder and removes its chunks from the index.
+    pub async fn remove_folder(&self, path: &std::path::Path) -> Result<usize, EngineError> {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = canonical.to_string_lossy().to_string();
+        let files = self.db()?.remove_folder(&key)?;
+        let Some(files) = files else {
+            return Err(EngineError::InvalidInput(format!("{} is not a registered folder", path.display())));
+        };
+        let store = self.store().await?;
+        for f in &files {
+            store.delete_path_except(f, None).await?;
+        }
+        Ok(files.len())
+    }
+
+    /// Hybrid search: vector and full-text candidates fused by reciprocal rank.
+    pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, EngineError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(EngineError::InvalidInput("the query is empty".into()));
+        }
+        let embedder = self.embedder().await?.clone();
+        let store = self.store().await?;
+        if store.count().await? == 0 {
+            return Err(EngineError::NotIndexed);
+        }
+        let q = query.to_owned();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&q))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        let (by_vector, by_text) =
+            tokio::join!(store.vector_search(&vector, CANDIDATES.max(limit)), store.text_search(query, CANDIDATES.max(limit)));
+        Ok(cairn_retrieve::fuse(&by_vector?, &by_text?, self.fusion, limit))
+    }
+}

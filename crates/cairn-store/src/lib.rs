@@ -113,6 +113,32 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the chunks of exact versions (`path` with content `hash`), in one commit.
+    pub async fn delete_versions(&self, versions: &[(&str, &str)]) -> Result<(), StoreError> {
+        let pred = versions
+            .iter()
+            .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").eq(lit(*h))))
+            .reduce(|a, b| a.or(b));
+        self.delete_where(pred).await
+    }
+
+    /// For each `(path, keep_hash)`, removes that path's chunks of any other content, in one commit.
+    pub async fn delete_older_versions(&self, keep: &[(&str, &str)]) -> Result<(), StoreError> {
+        let pred = keep
+            .iter()
+            .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").not_eq(lit(*h))))
+            .reduce(|a, b| a.or(b));
+        self.delete_where(pred).await
+    }
+
+    async fn delete_where(&self, pred: Option<lancedb::expr::DfExpr>) -> Result<(), StoreError> {
+        let Some(pred) = pred else { return Ok(()) };
+        let guard = self.table.read().await;
+        let Some(t) = guard.as_ref() else { return Ok(()) };
+        t.delete(&pred).await.map_err(op("delete"))?;
+        Ok(())
+    }
+
     pub async fn count(&self) -> Result<usize, StoreError> {
         let guard = self.table.read().await;
         match guard.as_ref() {

@@ -1,0 +1,42 @@
+//! The engine's error: one type with a code the shells branch on and a message people read.
+
+use cairn_core::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Embed(#[from] cairn_embed::EmbedError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error(transparent)]
+    Db(#[from] cairn_db::DbError),
+    #[error(transparent)]
+    Llm(#[from] cairn_llm::LlmError),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("nothing is indexed yet: run `cairn add <folder>` and `cairn index` first")]
+    NotIndexed,
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub(crate) fn io(what: String, source: std::io::Error) -> EngineError {
+        EngineError::Io { what, source }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::Embed(e) => e.code(),
+            EngineError::Store(_) => ErrorCode::Store,
+            EngineError::Db(_) => ErrorCode::Database,
+            EngineError::Llm(e) => e.code(),
+            EngineError::InvalidInput(_) => ErrorCode::InvalidInput,
+            EngineError::NotIndexed => ErrorCode::NotIndexed,
+            EngineError::Io { .. } => ErrorCode::Io,
+            EngineError::Internal(_) => ErrorCode::Store,
+        }
+    }
+}
