@@ -1,0 +1,98 @@
+//! The `cairn` binary as a user and a script meet it: exit codes, `--json` shapes, messages
+//! that name the file and the reason, and no panics on bad input or missing models.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cairn(data: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    cmd.arg("--data-dir").arg(data).args(args);
+    cmd.env_remove("CAIRN_OPENAI_BASE_URL").env_remove("CAIRN_OPENAI_MODEL");
+    cmd.output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn add_index_status_search_and_ask_from_the_command_line() {
+    assert!(std::env::var_os("CAIRN_MODELS_DIR").is_some(), "run through scripts/test.sh (it sets CAIRN_MODELS_DIR)");
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    cairn_e2e::mixed_folder(&docs).unwrap();
+    let data = tmp.path().join("data");
+
+    let added = stdout_json(&cairn(&data, &["--json", "add", docs.to_str().unwrap()]));
+    assert_eq!(added[0]["path"], std::fs::canonicalize(&docs).unwrap().to_str().unwrap());
+
+    let report = stdout_json(&cairn(&data, &["--json", "index"]));
+    assert_eq!(report["indexed"], 6, "{report}");
+    assert_eq!(report["failed"].as_u64().unwrap() + report["skipped"].as_u64().unwrap(), 4, "{report}");
+
+    // Human status lists the broken file by name with its reason.
+    let status = cairn(&data, &["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success());
+    assert!(text.contains("broken.docx") && text.to_lowercase().contains("corrupt"), "{text}");
+    assert!(text.contains("garbage.txt"), "{text}");
+
+    let hits = stdout_json(&cairn(&data, &["--json", "search", "Heron division revenue", "-k", "3"]));
+    assert!(hits[0]["path"].as_str().unwrap().ends_with("report.pdf"), "{hits}");
+    assert_eq!(hits[0]["anchor"]["page"], 2);
+
+    let human = cairn(&data, &["search", "Heron division revenue", "-k", "3"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("report.pdf") && text.contains("p. 2"), "{text}");
+
+    let answer = stdout_json(&cairn(&data, &["--json", "ask", "--no-llm", "What was the Heron revenue?"]));
+    assert_eq!(answer["mode"]["kind"], "passages");
+    assert!(answer["sources"][0]["path"].as_str().unwrap().ends_with("report.pdf"));
+    let human = cairn(&data, &["ask", "--no-llm", "What was the Heron revenue?"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("No generated answer") && text.contains("[1] report.pdf (p. 2)"), "{text}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = cairn(&data, &["add", "/no/such/folder"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/folder") && !err.contains("panicked"), "{err}");
+
+    let out = cairn(&data, &["--json", "search", "anything"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().len() > 10, "{v}");
+
+    // Models missing: the message says what to run.
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("a.md"), "# A\n\ntext").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("data2"))
+        .arg("--models-dir")
+        .arg(tmp.path().join("empty models"))
+        .args(["add", docs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("data2"))
+        .arg("--models-dir")
+        .arg(tmp.path().join("empty models"))
+        .arg("index")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scripts/setup.sh") && !err.contains("panicked"), "{err}");
+}
