@@ -39,11 +39,19 @@ fn decode_raw(bytes: &[u8], hint: Option<&'static Encoding>) -> Result<(String, 
         let (text, _) = encoding.decode_without_bom_handling(body);
         return Ok((text.into_owned(), None));
     }
-    let has_nul = bytes.contains(&0);
-    if !has_nul && let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok((text.to_owned(), None));
+    let nuls = bytes.iter().filter(|&&b| b == 0).count();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if nuls == 0 {
+            return Ok((text.to_owned(), None));
+        }
+        // A stray NUL in an otherwise valid text file (a log written during a crash) should not
+        // cost the whole file; dense NULs mean UTF-16 or binary, handled below.
+        if nuls * 1000 <= bytes.len() {
+            let warning = format!("ignored {nuls} NUL byte{}", if nuls == 1 { "" } else { "s" });
+            return Ok((text.replace('\0', ""), Some(warning)));
+        }
     }
-    if has_nul {
+    if nuls > 0 {
         // UTF-16 text without a BOM has a NUL in every other byte for ASCII-range text; anything
         // else with NULs in it is a binary file, whatever its extension says.
         if let Some(encoding) = utf16_without_bom(bytes)
@@ -150,8 +158,14 @@ mod tests {
         check(&utf16(text, true, false), Ok(text), true);
         check(&[b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(), Ok(text), false);
         check(text.as_bytes(), Ok(text), false);
-        check(b"caf\xE9 na\xEFve, d\xE9j\xE0 vu, \xE0 la carte, cr\xE8me br\xFBl\xE9e", Ok("café naïve, déjà vu, à la carte, crème brûlée"), true);
+        check(
+            b"caf\xE9 na\xEFve, d\xE9j\xE0 vu, \xE0 la carte, cr\xE8me br\xFBl\xE9e",
+            Ok("café naïve, déjà vu, à la carte, crème brûlée"),
+            true,
+        );
         check(b"a\r\nb\rc\n", Ok("a\nb\nc\n"), false);
+        let stray_nul = [b"x".repeat(2000).as_slice(), b"\0tail"].concat();
+        check(&stray_nul, Ok(&format!("{}tail", "x".repeat(2000))), true);
     }
 
     #[test]
@@ -165,7 +179,11 @@ mod tests {
         check(b"", Err(ParseError::Empty), false);
         check(b"  \n\t\r\n ", Err(ParseError::Empty), false);
         check(b"\xEF\xBB\xBF  \n", Err(ParseError::Empty), false);
-        check(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00", Err(ParseError::Binary), false);
+        check(
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00",
+            Err(ParseError::Binary),
+            false,
+        );
         check(b"\x01\x02\x03\x04\x05\x06 hello \x07\x08", Err(ParseError::Binary), false);
     }
 }

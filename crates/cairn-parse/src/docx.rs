@@ -28,7 +28,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
     let corrupt = |detail: String| ParseError::Corrupt(format!("corrupt DOCX: {detail}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| corrupt(e.to_string()))?;
     let xml = read_part(&mut archive, "word/document.xml")
-        .map_err(|e| corrupt(e))?
+        .map_err(&corrupt)?
         .ok_or_else(|| corrupt("missing word/document.xml".to_owned()))?;
     let core_title = read_part(&mut archive, "docProps/core.xml").ok().flatten().and_then(|x| core_title(&x));
 
@@ -316,7 +316,9 @@ fn heading_level(style: Option<&str>, outline: Option<u8>) -> Option<u8> {
         if lower == "title" {
             return Some(0);
         }
-        if let Some(n) = lower.strip_prefix("heading").and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=9).contains(n)) {
+        if let Some(n) =
+            lower.strip_prefix("heading").and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=9).contains(n))
+        {
             return Some(n);
         }
     }
@@ -337,7 +339,10 @@ pub(crate) mod tests {
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let opts = zip::write::SimpleFileOptions::default();
         zip.start_file("[Content_Types].xml", opts).unwrap();
-        zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#).unwrap();
+        zip.write_all(
+            br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
+        )
+        .unwrap();
         zip.start_file("word/document.xml", opts).unwrap();
         write!(
             zip,
@@ -356,14 +361,20 @@ pub(crate) mod tests {
     }
 
     fn p(style: Option<&str>, text: &str) -> String {
-        let ppr = style.map(|s| format!(r#"<w:pPr><w:pStyle w:val="{s}"/><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>"#)).unwrap_or_default();
+        let ppr = style
+            .map(|s| {
+                format!(r#"<w:pPr><w:pStyle w:val="{s}"/><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>"#)
+            })
+            .unwrap_or_default();
         format!("<w:p>{ppr}<w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
     }
 
     fn table(rows: &[&[&str]]) -> String {
         let rows: String = rows
             .iter()
-            .map(|r| format!("<w:tr>{}</w:tr>", r.iter().map(|c| format!("<w:tc>{}</w:tc>", p(None, c))).collect::<String>()))
+            .map(|r| {
+                format!("<w:tr>{}</w:tr>", r.iter().map(|c| format!("<w:tc>{}</w:tc>", p(None, c))).collect::<String>())
+            })
             .collect();
         format!("<w:tbl>{rows}</w:tbl>")
     }
@@ -371,7 +382,8 @@ pub(crate) mod tests {
     fn check(bytes: &[u8], title: Option<&str>, expected: &[(&str, &[&str])]) {
         let doc = parse(bytes).unwrap();
         assert_eq!(doc.title.as_deref(), title);
-        let got: Vec<(String, Vec<String>)> = doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
+        let got: Vec<(String, Vec<String>)> =
+            doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
         let want: Vec<(String, Vec<String>)> =
             expected.iter().map(|(t, h)| (t.to_string(), h.iter().map(|s| s.to_string()).collect())).collect();
         assert_eq!(got, want);

@@ -88,6 +88,10 @@ mod tests {
             "tool_missing",
             "pdftotext not installed: install poppler-utils",
         );
-        check(ParseError::Corrupt("corrupt DOCX: missing word/document.xml".into()), "corrupt", "corrupt DOCX: missing word/document.xml");
+        check(
+            ParseError::Corrupt("corrupt DOCX: missing word/document.xml".into()),
+            "corrupt",
+            "corrupt DOCX: missing word/document.xml",
+        );
     }
 }

@@ -1,1 +1,238 @@
-//! cairn-parse
+//! cairn-parse: a file's bytes to a `Document` of anchored blocks, and a `Document` to chunks
+//! that fit the embedder.
+//!
+//! One module per format (`text`, `markdown`, `html`, `pdf`, `docx`), plus `decode` (bytes to
+//! text) and `chunker`. This crate deliberately never touches the filesystem or the network: it
+//! is given bytes. The one exception is PDF, which runs poppler's `pdftotext` as a child process.
+//! It never panics on any input: a file it cannot read is a `ParseError` with a reason a user
+//! can act on.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod chunker;
+mod decode;
+mod docx;
+mod error;
+mod html;
+mod markdown;
+mod pdf;
+mod text;
+
+pub use cairn_core::Format;
+pub use chunker::{CONTEXT_SEPARATOR, ChunkOptions, chunk};
+pub use error::ParseError;
+
+use cairn_core::Document;
+use std::path::Path;
+use std::time::Duration;
+
+/// Bounds on how much work parsing one file may take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// How long `pdftotext` may run before it is killed (`ParseError::Timeout`).
+    pub pdf_timeout: Duration,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits { pdf_timeout: Duration::from_secs(120) }
+    }
+}
+
+/// Extensions read as plain text: prose, logs, source code and configuration.
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt",
+    "text",
+    "log",
+    "rs",
+    "py",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "jsx",
+    "tsx",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "cxx",
+    "hpp",
+    "java",
+    "kt",
+    "go",
+    "rb",
+    "php",
+    "cs",
+    "swift",
+    "scala",
+    "lua",
+    "r",
+    "pl",
+    "json",
+    "toml",
+    "yaml",
+    "yml",
+    "csv",
+    "tsv",
+    "xml",
+    "ini",
+    "cfg",
+    "conf",
+    "properties",
+    "sh",
+    "bash",
+    "zsh",
+    "sql",
+    "rst",
+    "tex",
+    "bib",
+    "org",
+    "css",
+    "scss",
+];
+
+/// The format a file is read as, from its extension (case-insensitive). `None` means Cairn does
+/// not read this type (the caller reports it as skipped).
+pub fn format_for_path(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "md" | "markdown" | "mdown" | "mkd" | "mdx" => Some(Format::Markdown),
+        "html" | "htm" | "xhtml" => Some(Format::Html),
+        "pdf" => Some(Format::Pdf),
+        "docx" => Some(Format::Docx),
+        e if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
+        _ => None,
+    }
+}
+
+/// Parses one file's bytes as `format`.
+pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Document, ParseError> {
+    match format {
+        Format::Text => text::parse(bytes),
+        Format::Markdown => markdown::parse(bytes),
+        Format::Html => html::parse(bytes),
+        Format::Pdf => pdf::parse(bytes, limits),
+        Format::Docx => docx::parse(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::{ChunkDraft, TokenCounter, WhitespaceCounter};
+
+    fn check(path: &str, expected: Option<Format>) {
+        assert_eq!(format_for_path(Path::new(path)), expected, "{path}");
+    }
+
+    #[test]
+    fn formats_follow_extensions() {
+        check("notes/a.TXT", Some(Format::Text));
+        check("server.log", Some(Format::Text));
+        check("main.rs", Some(Format::Text));
+        check("config.YML", Some(Format::Text));
+        check("README.md", Some(Format::Markdown));
+        check("page.XHTML", Some(Format::Html));
+        check("report.Pdf", Some(Format::Pdf));
+        check("letter.docx", Some(Format::Docx));
+        check("photo.jpg", None);
+        check("archive.tar.gz", None);
+        check("Makefile", None);
+        check(".env", None);
+        check("legacy.doc", None);
+    }
+
+    /// Parses and chunks `bytes`; every chunk must fit and the expected (context, text, anchor
+    /// label) triples must be there, in order.
+    fn check_chunks(format: Format, bytes: &[u8], expected: &[(&str, &str, &str)]) {
+        let doc = parse(format, bytes, &ParseLimits::default()).unwrap();
+        let counter = WhitespaceCounter { max: 64 };
+        let chunks: Vec<ChunkDraft> = chunk(&doc, &counter, &ChunkOptions::default());
+        assert!(chunks.iter().all(|c| c.tokens <= 64 && c.tokens == counter.count(&c.embed_text())));
+        let got: Vec<(String, String, String)> =
+            chunks.iter().map(|c| (c.context.clone(), c.text.clone(), c.anchor.label())).collect();
+        let want: Vec<(String, String, String)> =
+            expected.iter().map(|(c, t, a)| (c.to_string(), t.to_string(), a.to_string())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_format_parses_and_chunks_end_to_end() {
+        check_chunks(
+            Format::Text,
+            b"first para\nline two\n\nsecond para\n",
+            &[("", "first para\nline two\n\nsecond para", "lines 1-4")],
+        );
+        check_chunks(
+            Format::Markdown,
+            b"# Guide\n\n## Install\n\nRun it.\n\n## Usage\n\nUse it.\n",
+            &[("Guide › Install", "Run it.", "line 5"), ("Guide › Usage", "Use it.", "line 9")],
+        );
+        check_chunks(
+            Format::Html,
+            b"<title>Doc</title><h2>Part</h2><p>Hello there.</p><script>evil()</script>",
+            &[("Doc › Part", "Hello there.", "§ Part")],
+        );
+        let body = format!(
+            "{}{}",
+            r#"<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Report</w:t></w:r></w:p>"#,
+            r#"<w:p><w:r><w:t>Numbers went up.</w:t></w:r></w:p>"#
+        );
+        check_chunks(Format::Docx, &docx::tests::docx(&body, None), &[("Report", "Numbers went up.", "§ Report")]);
+        check_chunks(
+            Format::Pdf,
+            &pdf::tests::pdf(&["alpha page one", "beta page two"], false),
+            &[("", "alpha page one", "p. 1"), ("", "beta page two", "p. 2")],
+        );
+    }
+
+    /// Deterministic pseudo-random bytes.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn damaged_input_never_panics() {
+        let good_docx = docx::tests::docx(r#"<w:p><w:r><w:t>hello</w:t></w:r></w:p>"#, Some("T"));
+        let good_md =
+            "# A\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n- [ ] item\n  > quote\n\n```\ncode\n".as_bytes().to_vec();
+        let good_html = b"<table><tr><td><table><tr><td>in</td></tr></table></td></tr></table><h1>x</h1>".to_vec();
+        let counter = WhitespaceCounter { max: 16 };
+        for seed in 0..200u64 {
+            let mut inputs = vec![noise(seed, (seed as usize * 37) % 3000)];
+            for good in [&good_docx, &good_md, &good_html] {
+                let mut damaged = good.clone();
+                for (i, b) in noise(seed, 8).into_iter().enumerate() {
+                    let at = (b as usize * 31 + i * 97 + seed as usize) % damaged.len();
+                    damaged[at] = b;
+                }
+                damaged.truncate(damaged.len() - (seed as usize % damaged.len()));
+                inputs.push(damaged);
+            }
+            for input in &inputs {
+                for format in [Format::Text, Format::Markdown, Format::Html, Format::Docx] {
+                    if let Ok(doc) = parse(format, input, &ParseLimits::default()) {
+                        assert!(chunk(&doc, &counter, &ChunkOptions::default()).iter().all(|c| c.tokens <= 16));
+                    }
+                }
+            }
+        }
+        for seed in 0..5u64 {
+            let mut pdf = pdf::tests::pdf(&["alpha"], false);
+            let len = pdf.len();
+            pdf.truncate(len - (seed as usize * 17) % (len - 10));
+            let _ = parse(Format::Pdf, &pdf, &ParseLimits::default());
+            let _ =
+                parse(Format::Pdf, &[b"%PDF-1.4\n".as_slice(), &noise(seed, 500)].concat(), &ParseLimits::default());
+        }
+    }
+}

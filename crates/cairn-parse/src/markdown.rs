@@ -365,7 +365,9 @@ mod tests {
         let got: Vec<(String, Vec<String>, u32, u32)> = doc
             .blocks
             .iter()
-            .map(|b| (b.text.clone(), b.anchor.heading.clone(), b.anchor.line_start.unwrap(), b.anchor.line_end.unwrap()))
+            .map(|b| {
+                (b.text.clone(), b.anchor.heading.clone(), b.anchor.line_start.unwrap(), b.anchor.line_end.unwrap())
+            })
             .collect();
         let want: Vec<(String, Vec<String>, u32, u32)> = expected
             .iter()

@@ -31,8 +31,20 @@ pub(crate) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Document, Pars
         return Err(classify_failure(out.status, &out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut doc = pages_to_document(&text)?;
-    if let Some(problem) = first_error_line(&out.stderr) {
+    let problem = first_error_line(&out.stderr);
+    if !text.contains('\x0c') && text.trim().is_empty() {
+        // Not even one page came out: the file is broken, not scanned.
+        let reason = problem.unwrap_or_else(|| "no pages found".to_owned());
+        return Err(ParseError::Corrupt(format!("corrupt PDF: {reason}")));
+    }
+    let mut doc = match pages_to_document(&text) {
+        Err(ParseError::NeedsOcr) if out.stderr.contains("Error") => {
+            let reason = problem.unwrap_or_else(|| "no text could be read".to_owned());
+            return Err(ParseError::Corrupt(format!("corrupt PDF: {reason}")));
+        }
+        other => other?,
+    };
+    if let Some(problem) = problem {
         doc.warnings.push(format!("pdftotext reported a problem: {problem}"));
     }
     Ok(doc)
@@ -154,10 +166,8 @@ pub(crate) fn pages_to_document(text: &str) -> Result<Document, ParseError> {
         let mut para: Vec<String> = Vec::new();
         let mut flush = |para: &mut Vec<String>| {
             if !para.is_empty() {
-                blocks.push(Block {
-                    text: para.join("\n"),
-                    anchor: Anchor { page: Some(number), ..Default::default() },
-                });
+                blocks
+                    .push(Block { text: para.join("\n"), anchor: Anchor { page: Some(number), ..Default::default() } });
                 para.clear();
             }
         };
@@ -214,7 +224,8 @@ pub(crate) mod tests {
         let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 3 + 2 * i)).collect();
         objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")));
         for (i, text) in pages.iter().enumerate() {
-            let content = if text.is_empty() { String::new() } else { format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET") };
+            let content =
+                if text.is_empty() { String::new() } else { format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET") };
             objects.push(format!(
                 "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >> /Contents {} 0 R >>",
                 4 + 2 * i
@@ -245,14 +256,18 @@ pub(crate) mod tests {
         } else {
             String::new()
         };
-        out.extend(format!("trailer\n<< /Size {} /Root 1 0 R{extra} >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).into_bytes());
+        out.extend(
+            format!("trailer\n<< /Size {} /Root 1 0 R{extra} >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+                .into_bytes(),
+        );
         out
     }
 
     fn check(bytes: &[u8], expected: Result<&[(&str, u32)], &str>, warnings: &[&str]) {
         match (parse(bytes, &ParseLimits::default()), expected) {
             (Ok(doc), Ok(want)) => {
-                let got: Vec<(&str, u32)> = doc.blocks.iter().map(|b| (b.text.as_str(), b.anchor.page.unwrap())).collect();
+                let got: Vec<(&str, u32)> =
+                    doc.blocks.iter().map(|b| (b.text.as_str(), b.anchor.page.unwrap())).collect();
                 assert_eq!(got, want);
                 assert_eq!(doc.warnings, warnings);
             }
@@ -263,14 +278,20 @@ pub(crate) mod tests {
 
     #[test]
     fn pages_become_anchored_blocks() {
-        check(&pdf(&["alpha page one", "beta page two"], false), Ok(&[("alpha page one", 1), ("beta page two", 2)]), &[]);
+        check(
+            &pdf(&["alpha page one", "beta page two"], false),
+            Ok(&[("alpha page one", 1), ("beta page two", 2)]),
+            &[],
+        );
     }
 
     #[test]
     fn textless_pages_are_warned_about_or_refused() {
-        check(&pdf(&["alpha page one", "", "gamma page three", ""], false), Ok(&[("alpha page one", 1), ("gamma page three", 3)]), &[
-            "pages 2, 4 have no text layer (need OCR)",
-        ]);
+        check(
+            &pdf(&["alpha page one", "", "gamma page three", ""], false),
+            Ok(&[("alpha page one", 1), ("gamma page three", 3)]),
+            &["pages 2, 4 have no text layer (need OCR)"],
+        );
         check(&pdf(&["", ""], false), Err("needs_ocr"), &[]);
     }
 
@@ -287,7 +308,10 @@ pub(crate) mod tests {
 
     #[test]
     fn layout_columns_collapse_and_pages_split_on_form_feeds() {
-        let doc = pages_to_document("   Total net sales     82,959    81,434\n  Cost   1\n\nNext para\x0c\x0cPage three text\x0c").unwrap();
+        let doc = pages_to_document(
+            "   Total net sales     82,959    81,434\n  Cost   1\n\nNext para\x0c\x0cPage three text\x0c",
+        )
+        .unwrap();
         let got: Vec<(&str, u32)> = doc.blocks.iter().map(|b| (b.text.as_str(), b.anchor.page.unwrap())).collect();
         assert_eq!(got, [("Total net sales 82,959 81,434\nCost 1", 1), ("Next para", 1), ("Page three text", 3)]);
         assert_eq!(doc.warnings, ["page 2 has no text layer (needs OCR)"]);
