@@ -10,7 +10,6 @@ use cairn_store::ChunkRow;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Chunks embedded per call to the model.

@@ -65,45 +65,55 @@ fn read_request(stream: &mut TcpStream) -> Recorded {
     Recorded { head, body: String::from_utf8(body).unwrap() }
 }
 
+/// Write the scripted reply. Write errors end the reply quietly: a client that cancels or times
+/// out closes its end, and that is what those tests are about.
 fn respond(stream: &mut TcpStream, reply: Reply) {
+    let _ = write_reply(stream, reply);
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     match reply {
         Reply::Sse { events, done, cut } => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
                         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(head.as_bytes())?;
             let mut payloads: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
             if done {
                 payloads.push("data: [DONE]\n\n".into());
             }
             for p in payloads {
-                stream.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).unwrap();
-                stream.flush().unwrap();
+                stream.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes())?;
+                stream.flush()?;
                 thread::sleep(Duration::from_millis(5));
             }
             if !cut {
-                stream.write_all(b"0\r\n\r\n").unwrap();
+                stream.write_all(b"0\r\n\r\n")?;
             }
         }
         Reply::SseCloseDelimited { events } => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
-            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(head.as_bytes())?;
             for e in events {
-                stream.write_all(format!("data: {e}\n\n").as_bytes()).unwrap();
+                stream.write_all(format!("data: {e}\n\n").as_bytes())?;
             }
         }
         Reply::Status { code, reason, headers, body } => {
-            let mut out = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            let mut out = format!(
+                "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 out.push_str(&format!("{k}: {v}\r\n"));
             }
             out.push_str("\r\n");
             out.push_str(&body);
-            stream.write_all(out.as_bytes()).unwrap();
+            stream.write_all(out.as_bytes())?;
         }
         Reply::Hang(d) => thread::sleep(d),
     }
-    let _ = stream.flush();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(())
 }
 
 /// A content delta exactly as OpenAI sends it.

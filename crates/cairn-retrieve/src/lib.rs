@@ -26,7 +26,7 @@ impl Default for Fusion {
 /// Ties break by vector similarity, then by path and position, so results are deterministic.
 pub fn fuse(vector: &[StoredChunk], text: &[StoredChunk], fusion: Fusion, limit: usize) -> Vec<Hit> {
     let mut by_id: HashMap<&str, Hit> = HashMap::new();
-    let mut entry = |c: &StoredChunk| -> Hit {
+    let entry = |c: &StoredChunk| -> Hit {
         Hit {
             chunk_id: c.id.clone(),
             path: c.path.clone(),

@@ -204,7 +204,7 @@ impl Store {
         }
         let q = FullTextSearchQuery::new(query.to_owned())
             .with_column("search_text".to_owned())
-            .map_err(op("text search"))?;
+            .map_err(|e| StoreError::Op { op: "text search", reason: e.to_string() })?;
         let batches: Vec<RecordBatch> = t
             .query()
             .full_text_search(q)
