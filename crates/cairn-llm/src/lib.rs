@@ -113,7 +113,8 @@ pub trait ChatModel: Send + Sync {
 /// (real BPE vocabularies average about 4) and every other character as a whole token (CJK is
 /// about one token per character; accented Latin is over-counted, which is the safe side).
 pub(crate) fn estimate_tokens(text: &str) -> usize {
-    let (ascii, other) = text.chars().fold((0usize, 0usize), |(a, o), c| if c.is_ascii() { (a + 1, o) } else { (a, o + 1) });
+    let (ascii, other) =
+        text.chars().fold((0usize, 0usize), |(a, o), c| if c.is_ascii() { (a + 1, o) } else { (a, o + 1) });
     ascii.div_ceil(3) + other
 }
 

@@ -107,9 +107,10 @@ pub fn load_llama(cfg: &LlamaModelConfig) -> Result<LlamaChat, LlmError> {
 
     let trained = model.n_ctx_train();
     let context = if trained > 0 { cfg.context.min(trained) } else { cfg.context };
-    let threads = cfg.threads.filter(|&t| t > 0).unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(4, |n| i32::try_from(n.get()).unwrap_or(4))
-    });
+    let threads = cfg
+        .threads
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| i32::try_from(n.get()).unwrap_or(4)));
 
     // Keep the model's template only if llama.cpp's built-in engine can actually apply it
     // (it recognises common templates; arbitrary Jinja is not supported).
@@ -133,7 +134,8 @@ pub fn load_llama(cfg: &LlamaModelConfig) -> Result<LlamaChat, LlmError> {
     specials.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     specials.dedup();
 
-    let name = cfg.path.file_name().map_or_else(|| cfg.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name =
+        cfg.path.file_name().map_or_else(|| cfg.path.display().to_string(), |n| n.to_string_lossy().into_owned());
     Ok(LlamaChat { model, template, specials, name, context, threads, busy: Mutex::new(()) })
 }
 
@@ -151,7 +153,8 @@ impl LlamaChat {
     /// The exact prompt text the model sees for these messages (template applied, assistant
     /// turn opened). Message content is sanitised so it cannot forge control tokens.
     pub fn render_prompt(&self, messages: &[crate::ChatMessage]) -> Result<String, LlmError> {
-        let cleaned: Vec<(&str, String)> = messages.iter().map(|m| (m.role.as_str(), self.neutralise(&m.content))).collect();
+        let cleaned: Vec<(&str, String)> =
+            messages.iter().map(|m| (m.role.as_str(), self.neutralise(&m.content))).collect();
         if let Some(template) = &self.template {
             let chat = cleaned
                 .iter()
@@ -352,7 +355,10 @@ mod tests {
     #[test]
     fn chatml_fallback_opens_the_assistant_turn() {
         let p = chatml(&[("system", "Be brief.".into()), ("user", "Hi".into())]);
-        assert_eq!(p, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            p,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]

@@ -165,11 +165,7 @@ impl OpenAiChat {
 
 /// Map a transport failure (no HTTP status) to our error.
 fn request_error(e: reqwest::Error) -> LlmError {
-    if e.is_timeout() {
-        LlmError::Timeout
-    } else {
-        LlmError::Provider { status: None, message: error_chain(&e) }
-    }
+    if e.is_timeout() { LlmError::Timeout } else { LlmError::Provider { status: None, message: error_chain(&e) } }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -328,11 +324,8 @@ impl ChatModel for OpenAiChat {
             // Unparseable events (keep-alives, vendor extras) are skipped, not fatal.
             let Ok(chunk) = serde_json::from_str::<Chunk>(data) else { return Ok(None) };
             if let Some(err) = chunk.error {
-                let message = err
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| err.to_string());
+                let message =
+                    err.get("message").and_then(|m| m.as_str()).map(str::to_owned).unwrap_or_else(|| err.to_string());
                 if text.is_empty() {
                     return Err(LlmError::Provider { status: None, message });
                 }
@@ -430,7 +423,10 @@ mod tests {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
         };
         assert!(OpenAiConfig::from_vars(vars(&[("CAIRN_OPENAI_MODEL", "m")])).is_none());
-        assert!(OpenAiConfig::from_vars(vars(&[("CAIRN_OPENAI_BASE_URL", "http://x/v1"), ("CAIRN_OPENAI_MODEL", " ")])).is_none());
+        assert!(
+            OpenAiConfig::from_vars(vars(&[("CAIRN_OPENAI_BASE_URL", "http://x/v1"), ("CAIRN_OPENAI_MODEL", " ")]))
+                .is_none()
+        );
         let c = OpenAiConfig::from_vars(vars(&[
             ("CAIRN_OPENAI_BASE_URL", "http://x/v1/"),
             ("CAIRN_OPENAI_MODEL", "m"),

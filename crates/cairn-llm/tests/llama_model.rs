@@ -30,6 +30,9 @@ fn model() -> Option<&'static LlamaChat> {
                      or set CAIRN_SKIP_MODEL_TESTS=1 to skip these tests on purpose."
                 ),
             };
+            // A relative path may be given from the workspace root (tests run in the crate dir).
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let path = if path.is_relative() && !path.exists() { root.join(path) } else { path };
             let mut cfg = LlamaModelConfig::new(path);
             cfg.context = 2048;
             Some(load_llama(&cfg).unwrap_or_else(|e| panic!("CAIRN_TEST_GGUF could not be loaded: {e}")))
@@ -39,7 +42,10 @@ fn model() -> Option<&'static LlamaChat> {
 
 fn ask(question: &str, max_tokens: u32) -> ChatRequest {
     ChatRequest {
-        messages: vec![ChatMessage::system("You are a helpful assistant. Answer briefly."), ChatMessage::user(question)],
+        messages: vec![
+            ChatMessage::system("You are a helpful assistant. Answer briefly."),
+            ChatMessage::user(question),
+        ],
         max_tokens,
         temperature: 0.0,
     }
@@ -103,7 +109,8 @@ fn streams_a_short_answer() {
 #[test]
 fn greedy_is_deterministic_and_max_tokens_is_honoured() {
     let Some(m) = model() else { return };
-    let run = || m.generate(&ask("Write a long story about a dragon.", 12), &mut |_| ControlFlow::Continue(())).unwrap();
+    let run =
+        || m.generate(&ask("Write a long story about a dragon.", 12), &mut |_| ControlFlow::Continue(())).unwrap();
     let (a, b) = (run(), run());
     assert_eq!(a.text, b.text, "temperature 0 is greedy");
     assert_eq!(a.finish, Finish::Length);
@@ -173,7 +180,9 @@ fn sources_cannot_forge_control_tokens() {
 fn utf8_output_is_well_formed() {
     let Some(m) = model() else { return };
     let c = m
-        .generate(&ask("Écris « bonjour » en japonais : こんにちは. Répète-le.", 24), &mut |_| ControlFlow::Continue(()))
+        .generate(&ask("Écris « bonjour » en japonais : こんにちは. Répète-le.", 24), &mut |_| {
+            ControlFlow::Continue(())
+        })
         .unwrap();
     // No piece was split mid-character into replacement characters by the streaming decoder.
     assert!(!c.text.contains('\u{FFFD}'), "{:?}", c.text);

@@ -23,6 +23,8 @@ enum Reply {
     Status { code: u16, reason: &'static str, headers: Vec<(&'static str, String)>, body: String },
     /// Read the request, then say nothing for this long.
     Hang(Duration),
+    /// Start a chunked SSE stream with these events, then go silent for this long.
+    SseThenHang { events: Vec<String>, hang: Duration },
 }
 
 struct Recorded {
@@ -58,7 +60,9 @@ fn read_request(stream: &mut TcpStream) -> Recorded {
     }
     let len = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+        })
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
@@ -112,6 +116,16 @@ fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             stream.write_all(out.as_bytes())?;
         }
         Reply::Hang(d) => thread::sleep(d),
+        Reply::SseThenHang { events, hang } => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            stream.write_all(head.as_bytes())?;
+            for e in events {
+                let p = format!("data: {e}\n\n");
+                stream.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes())?;
+            }
+            stream.flush()?;
+            thread::sleep(hang);
+        }
     }
     Ok(())
 }
@@ -283,7 +297,9 @@ fn bad_key_is_a_provider_error_with_the_message() {
     let (url, requests) = serve(vec![unauthorized]);
     let e = collect(&chat(&url, Some("sk-bad"), Duration::from_secs(5))).0.unwrap_err();
     match &e {
-        LlmError::Provider { status: Some(401), message } => assert!(message.starts_with("Incorrect API key provided"), "{message}"),
+        LlmError::Provider { status: Some(401), message } => {
+            assert!(message.starts_with("Incorrect API key provided"), "{message}")
+        }
         other => panic!("expected Provider 401, got {other:?}"),
     }
     assert_eq!(e.code(), ErrorCode::ProviderUnavailable);
@@ -307,6 +323,23 @@ fn silence_is_a_timeout() {
     let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
     assert!(matches!(e, LlmError::Timeout), "{e:?}");
     assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn silence_after_the_headers_is_a_timeout() {
+    let (url, _r) = serve(vec![Reply::SseThenHang { events: vec![role_chunk()], hang: Duration::from_secs(4) }]);
+    let start = Instant::now();
+    let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
+    assert!(matches!(e, LlmError::Timeout), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn silence_mid_answer_is_a_cut_with_the_partial_text() {
+    let events = vec![role_chunk(), delta("Paris is "), delta("the capital")];
+    let (url, _r) = serve(vec![Reply::SseThenHang { events, hang: Duration::from_secs(4) }]);
+    let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
+    assert!(matches!(&e, LlmError::StreamCut { partial } if partial == "Paris is the capital"), "{e:?}");
 }
 
 #[test]
