@@ -28,7 +28,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.context = 8192;
     cfg.threads = threads;
     let model = load_llama(&cfg)?;
-    println!("loaded {} in {:.2}s (window {} tokens)", model.id(), t.elapsed().as_secs_f64(), model.context_window());
+    println!(
+        "loaded {} in {:.2}s (window {} tokens, {} threads)",
+        model.id(),
+        t.elapsed().as_secs_f64(),
+        model.context_window(),
+        model.threads()
+    );
 
     let req = ChatRequest {
         messages: vec![

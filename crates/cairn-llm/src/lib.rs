@@ -12,7 +12,7 @@ mod openai;
 mod utf8;
 
 pub use error::LlmError;
-pub use llama::{LlamaChat, LlamaModelConfig, load_llama};
+pub use llama::{LlamaChat, LlamaModelConfig, default_threads, load_llama};
 pub use openai::{OpenAiChat, OpenAiConfig};
 
 use std::ops::ControlFlow;
