@@ -101,12 +101,13 @@ pub fn answer(a: &Answer, streamed: bool) {
     } else {
         println!("Sources:");
     }
+    let generated = matches!(a.mode, AnswerMode::Generated { .. });
     for c in &a.sources {
-        let mark = if a.cited.contains(&c.number) { "*" } else { " " };
+        let mark = if generated && a.cited.contains(&c.number) { "*" } else { " " };
         println!("{mark}[{}] {} ({})", c.number, name(&c.path), c.anchor.label());
         println!("     {}", one_line(&c.snippet, 160));
     }
-    if matches!(a.mode, AnswerMode::Generated { .. }) {
+    if generated && !a.cited.is_empty() {
         println!("(* = cited in the answer)");
     }
 }
