@@ -58,6 +58,22 @@ struct WorkItem {
     known: Option<FileRow>,
 }
 
+impl WorkItem {
+    /// The state to record for this file after this pass.
+    fn row(&self, hash: String, status: FileStatus, reason: Option<String>, chunks: u32) -> FileRow {
+        FileRow {
+            path: self.key.clone(),
+            folder_id: self.folder_id,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            hash,
+            status,
+            reason,
+            chunks,
+        }
+    }
+}
+
 enum Parsed {
     Chunks { item: WorkItem, hash: String, drafts: Vec<ChunkDraft>, warnings: Vec<String> },
     Same { item: WorkItem, hash: String },
@@ -227,31 +243,13 @@ impl Engine {
                     report.unchanged += 1;
                     let chunks = item.known.as_ref().map(|k| k.chunks).unwrap_or(0);
                     let reason = item.known.as_ref().and_then(|k| k.reason.clone());
-                    self.db()?.put_file(&FileRow {
-                        path: item.key.clone(),
-                        folder_id: item.folder_id,
-                        size: item.size,
-                        mtime_ns: item.mtime_ns,
-                        hash,
-                        status: FileStatus::Indexed,
-                        reason,
-                        chunks,
-                    })?;
+                    self.db()?.put_file(&item.row(hash, FileStatus::Indexed, reason, chunks))?;
                     on_event(IndexEvent::FileUnchanged { path: item.key });
                 }
                 Parsed::Failed { item, hash, reason } | Parsed::Skipped { item, hash, reason } if hash.is_empty() => {
                     // Unreadable right now: keep whatever was indexed before, report the reason.
                     report.failed += 1;
-                    let mut row = item.known.clone().unwrap_or(FileRow {
-                        path: item.key.clone(),
-                        folder_id: item.folder_id,
-                        size: item.size,
-                        mtime_ns: item.mtime_ns,
-                        hash: String::new(),
-                        status: FileStatus::Failed,
-                        reason: None,
-                        chunks: 0,
-                    });
+                    let mut row = item.known.clone().unwrap_or_else(|| item.row(String::new(), FileStatus::Failed, None, 0));
                     row.status = FileStatus::Failed;
                     row.reason = Some(reason.clone());
                     self.db()?.put_file(&row)?;
@@ -269,16 +267,8 @@ impl Engine {
                 }
                 Parsed::Chunks { item, hash, drafts, warnings } => {
                     pending_chunks += drafts.len();
-                    let row = FileRow {
-                        path: item.key.clone(),
-                        folder_id: item.folder_id,
-                        size: item.size,
-                        mtime_ns: item.mtime_ns,
-                        hash: hash.clone(),
-                        status: FileStatus::Indexed,
-                        reason: if warnings.is_empty() { None } else { Some(warnings.join("; ")) },
-                        chunks: drafts.len() as u32,
-                    };
+                    let reason = if warnings.is_empty() { None } else { Some(warnings.join("; ")) };
+                    let row = item.row(hash.clone(), FileStatus::Indexed, reason, drafts.len() as u32);
                     pending.push(Pending { key: item.key, hash, drafts, row: Some(row) });
                     if pending_chunks >= WRITE_BATCH {
                         let batch = std::mem::take(&mut pending);
@@ -311,16 +301,7 @@ impl Engine {
         reason: &str,
     ) -> Result<(), EngineError> {
         store.delete_path_except(&item.key, None).await?;
-        self.db()?.put_file(&FileRow {
-            path: item.key.clone(),
-            folder_id: item.folder_id,
-            size: item.size,
-            mtime_ns: item.mtime_ns,
-            hash,
-            status,
-            reason: Some(reason.to_owned()),
-            chunks: 0,
-        })?;
+        self.db()?.put_file(&item.row(hash, status, Some(reason.to_owned()), 0))?;
         Ok(())
     }
 
