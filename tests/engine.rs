@@ -178,3 +178,57 @@ async fn missing_models_give_an_error_that_says_what_to_run() {
     // Status still works without any model.
     assert_eq!(engine.status().unwrap().folders.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_folders_links_long_lines_and_files_without_extensions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(docs.join("sub")).unwrap();
+    std::fs::write(docs.join("README"), "The pangolin sanctuary opens its gates at dawn.\n").unwrap();
+    std::fs::write(docs.join("orig.txt"), "Quokkas are small wallabies from Rottnest Island.\n").unwrap();
+    std::os::unix::fs::symlink("../orig.txt", docs.join("sub/alias.txt")).unwrap();
+    // 300 KB without a single space: WordPiece would call it one [UNK] token.
+    std::fs::write(docs.join("long line.txt"), "banana".repeat(50_000)).unwrap();
+    let engine = engine(&tmp.path().join("data"));
+    engine.add_folder(&docs).unwrap();
+
+    // A folder inside (or around) a registered one is refused: a file belongs to one folder.
+    let err = engine.add_folder(&docs.join("sub")).unwrap_err().to_string();
+    assert!(err.contains("already indexed as part of"), "{err}");
+    let err = engine.add_folder(tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("contains the registered folder"), "{err}");
+
+    let report = engine.index(&quiet).await.unwrap();
+    assert_eq!(report.indexed, 3, "README, orig.txt and the long line: {report:?}");
+
+    // Files without an extension are read as text when they are text.
+    assert_eq!(top_file(&engine, "pangolin sanctuary gates").await.0, "README");
+    // A symlinked file is indexed once and the link is reported.
+    let hits = engine.search("quokkas wallabies", 10).await.unwrap();
+    assert_eq!(hits.iter().filter(|h| h.text.contains("Quokkas")).count(), 1, "{hits:?}");
+    let status = engine.status().unwrap();
+    assert!(status.problems.iter().any(|p| p.path.ends_with("sub/alias.txt") && p.reason.contains("same file as")));
+    // The long line is split into passages of bounded size, none silently lost.
+    let long: Vec<_> = engine.search("bananabanana", 1000).await.unwrap().into_iter().filter(|h| name(&h.path) == "long line.txt").collect();
+    assert!(long.len() > 10, "only {} passages for 300 KB", long.len());
+    assert!(long.iter().all(|h| h.text.len() <= 4096), "a passage of {} bytes", long.iter().map(|h| h.text.len()).max().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_indexer_on_the_same_data_is_told_to_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("a.md"), "# A\n\nalpha").unwrap();
+    let data = tmp.path().join("data");
+    let engine = engine(&data);
+    engine.add_folder(&docs).unwrap();
+    // Another process holds the writer lock.
+    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data.join("index.lock")).unwrap();
+    held.try_lock().unwrap();
+    let err = engine.index(&quiet).await.unwrap_err();
+    assert_eq!(err.code(), cairn_core::ErrorCode::Busy);
+    assert!(err.to_string().contains("another cairn process"), "{err}");
+    drop(held);
+    assert_eq!(engine.index(&quiet).await.unwrap().indexed, 1);
+}

@@ -43,9 +43,9 @@ enum Command {
     /// Show the passages that best match a query.
     Search {
         query: String,
-        /// How many passages to show.
-        #[arg(short = 'k', long, default_value_t = 10)]
-        limit: usize,
+        /// How many passages to show (1 to 1000).
+        #[arg(short = 'k', long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
     },
     /// Answer a question from your documents, citing numbered sources.
     Ask {
@@ -63,9 +63,9 @@ enum Command {
         /// The model name on that server.
         #[arg(long, env = "CAIRN_OPENAI_MODEL", value_name = "NAME")]
         openai_model: Option<String>,
-        /// Most sources to give the model.
-        #[arg(long, default_value_t = 6)]
-        sources: usize,
+        /// Most sources to give the model (1 to 50).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=50))]
+        sources: u16,
     },
     /// Evaluate retrieval quality.
     Eval {
@@ -89,6 +89,7 @@ enum EvalCommand {
 }
 
 fn main() {
+    reset_sigpipe();
     let cli = Cli::parse();
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -107,6 +108,16 @@ fn main() {
             eprintln!("error: {err:#}");
         }
         std::process::exit(1);
+    }
+}
+
+/// `cairn search ... | head` must end quietly when `head` closes the pipe, as other Unix tools
+/// do, instead of panicking in `println!`. Restoring the default SIGPIPE action does that.
+#[allow(unsafe_code)] // One libc call at start-up, before any thread exists.
+fn reset_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -167,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Search { query, limit } => {
-            let hits = engine.search(&query, limit).await?;
+            let hits = engine.search(&query, usize::from(limit)).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits)?);
             } else {
@@ -186,12 +197,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 LlmChoice::Auto
             };
-            let opts = AskOptions { llm, max_sources: sources, ..AskOptions::default() };
+            let opts = AskOptions { llm, max_sources: usize::from(sources), ..AskOptions::default() };
             let streamed = Mutex::new(false);
             let on_token = |t: &str| {
                 if !json {
                     let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(t.as_bytes());
+                    let _ = out.write_all(render::clean_keep_lines(t).as_bytes());
                     let _ = out.flush();
                     if let Ok(mut s) = streamed.lock() {
                         *s = true;

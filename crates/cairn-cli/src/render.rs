@@ -2,12 +2,23 @@
 
 use cairn_engine::{Answer, AnswerMode, EvalReport, IndexReport, Status};
 
-fn name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+/// Text from documents and file names is data: control characters (ANSI escapes that could
+/// clear or recolour the terminal, newlines in names) are shown as U+FFFD, never interpreted.
+fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+/// Like `clean`, but keeps line breaks and tabs (for streamed and printed answers).
+pub fn clean_keep_lines(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+}
+
+fn name(path: &str) -> String {
+    clean(path.rsplit('/').next().unwrap_or(path))
 }
 
 fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = clean(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     match flat.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &flat[..i]),
         None => flat,
@@ -39,7 +50,7 @@ pub fn status(s: &Status) {
     println!("{:>7} {:>7} {:>7} {:>8}  folder", "indexed", "failed", "skipped", "passages");
     for f in &s.folders {
         let mark = if f.readable { "" } else { "  (unreadable now)" };
-        println!("{:>7} {:>7} {:>7} {:>8}  {}{mark}", f.indexed, f.failed, f.skipped, f.chunks, f.path);
+        println!("{:>7} {:>7} {:>7} {:>8}  {}{mark}", f.indexed, f.failed, f.skipped, f.chunks, clean(&f.path));
     }
     if !s.problems.is_empty() {
         println!();
@@ -49,7 +60,7 @@ pub fn status(s: &Status) {
                 cairn_db_status::Failed => "failed",
                 cairn_db_status::Skipped => "skipped",
             };
-            println!("{kind:>7}  {}: {}", p.path, p.reason);
+            println!("{kind:>7}  {}: {}", clean(&p.path), clean(&p.reason));
         }
     }
 }
@@ -67,9 +78,9 @@ pub fn hits(hits: &[cairn_core::Hit]) {
             (None, Some(t)) => format!("text #{t}"),
             (None, None) => String::new(),
         };
-        println!("{:>2}. {}  {}  score {:.4} ({why})", i + 1, name(&h.path), h.anchor.label(), h.score);
+        println!("{:>2}. {}  {}  score {:.4} ({why})", i + 1, name(&h.path), clean(&h.anchor.label()), h.score);
         println!("    {}", one_line(&h.text, 200));
-        println!("    {}", h.path);
+        println!("    {}", clean(&h.path));
     }
 }
 
@@ -77,7 +88,7 @@ pub fn answer(a: &Answer, streamed: bool) {
     match &a.mode {
         AnswerMode::Generated { .. } => {
             if !streamed {
-                println!("{}", a.text);
+                println!("{}", clean_keep_lines(&a.text));
             }
             println!();
         }
@@ -104,7 +115,7 @@ pub fn answer(a: &Answer, streamed: bool) {
     let generated = matches!(a.mode, AnswerMode::Generated { .. });
     for c in &a.sources {
         let mark = if generated && a.cited.contains(&c.number) { "*" } else { " " };
-        println!("{mark}[{}] {} ({})", c.number, name(&c.path), c.anchor.label());
+        println!("{mark}[{}] {} ({})", c.number, name(&c.path), clean(&c.anchor.label()));
         println!("     {}", one_line(&c.snippet, 160));
     }
     if generated && !a.cited.is_empty() {

@@ -70,6 +70,11 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["error"]["message"].as_str().unwrap().len() > 10, "{v}");
 
+    // Out-of-range values are refused by name, not silently changed.
+    let out = cairn(&data, &["search", "anything", "-k", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--limit"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Models missing: the message says what to run.
     let docs = tmp.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();

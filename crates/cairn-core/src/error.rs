@@ -23,4 +23,6 @@ pub enum ErrorCode {
     Io,
     #[error("cancelled")]
     Cancelled,
+    #[error("busy")]
+    Busy,
 }

@@ -31,8 +31,12 @@ struct MiniLmCounter {
 impl TokenCounter for MiniLmCounter {
     fn count(&self, text: &str) -> usize {
         // Counting never truncates: the tokenizer was loaded with truncation and padding off.
+        // WordPiece turns any word over 100 characters into one [UNK] token, so a 2 MB line
+        // with no spaces would "fit" in 3 tokens and be embedded as nothing. Count at least one
+        // token per 8 characters (English averages ~4.5) so such runs are split like any other.
+        let floor = text.chars().count().div_ceil(8);
         match self.tokenizer.encode_fast(text, true) {
-            Ok(enc) => enc.len(),
+            Ok(enc) => enc.len().max(floor),
             // An input the tokenizer rejects cannot be embedded either; report it as too long
             // so chunking splits it further instead of passing it on.
             Err(_) => usize::MAX,

@@ -167,7 +167,7 @@ impl Engine {
                 question: question.to_owned(),
                 text,
                 mode: AnswerMode::Passages { reason },
-                cited: sources.iter().map(|c| c.number).collect(),
+                cited: Vec::new(),
                 sources,
                 invalid_citations: Vec::new(),
                 prompt_version: ANSWER_PROMPT_VERSION.into(),
@@ -186,6 +186,8 @@ impl Engine {
                 match tokio::task::block_in_place(|| self.load_chat_model(&choice)) {
                     Ok(Some(m)) => m,
                     Ok(None) => return Ok(passages("no language model configured".into(), &hits)),
+                    // A model the user named explicitly must work; only the default may fall back.
+                    Err(e) if !matches!(choice, LlmChoice::Auto) => return Err(e),
                     Err(e) => return Ok(passages(format!("no language model could be loaded: {e}"), &hits)),
                 }
             }
@@ -194,7 +196,10 @@ impl Engine {
         // Fit the sources into the window: system prompt, question and answer budget first.
         let system = ANSWER_PROMPT.lines().filter(|l| !l.starts_with("<!--")).collect::<Vec<_>>().join("\n");
         let fixed = model.count_tokens(&system) + model.count_tokens(question) + opts.max_answer_tokens as usize + 64;
-        let mut budget = model.context_window().saturating_sub(fixed);
+        if fixed >= model.context_window() {
+            return Ok(passages("the question is too long for the model's context window".into(), &hits));
+        }
+        let mut budget = model.context_window() - fixed;
         let mut given: Vec<&Hit> = Vec::new();
         let mut blocks = Vec::new();
         for h in &hits {

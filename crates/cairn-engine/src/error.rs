@@ -20,6 +20,8 @@ pub enum EngineError {
     Io { what: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("another cairn process is indexing {0} right now; try again when it has finished")]
+    Busy(String),
 }
 
 impl EngineError {
@@ -37,6 +39,7 @@ impl EngineError {
             EngineError::NotIndexed => ErrorCode::NotIndexed,
             EngineError::Io { .. } => ErrorCode::Io,
             EngineError::Internal(_) => ErrorCode::Store,
+            EngineError::Busy(_) => ErrorCode::Busy,
         }
     }
 }

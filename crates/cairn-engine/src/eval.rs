@@ -115,6 +115,7 @@ impl Engine {
         max_queries: Option<usize>,
         on_event: &(dyn Fn(IndexEvent) + Send + Sync),
     ) -> Result<EvalReport, EngineError> {
+        let _lock = self.writer_lock()?;
         let embedder = self.embedder().await?.clone();
         let store = self.store().await?;
         let corpus = read_jsonl(&dir.join("corpus.jsonl"))?;

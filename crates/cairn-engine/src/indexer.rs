@@ -2,7 +2,7 @@
 //! embedding on another, write new chunks before removing old ones, record each file's state.
 
 use crate::{Engine, EngineError};
-use cairn_core::{ChunkDraft, Document};
+use cairn_core::{ChunkDraft, Document, Format};
 use cairn_db::{FileRow, FileStatus};
 use cairn_embed::Embedder;
 use cairn_parse::{ChunkOptions, ParseLimits};
@@ -107,6 +107,23 @@ pub(crate) fn chunk_document(mut doc: Document, fallback_title: &str, embedder: 
     cairn_parse::chunk(&doc, embedder.token_counter(), &ChunkOptions::default())
 }
 
+/// Files without an extension (README, COPYING, NEWS) are read as text when their first 8 KB
+/// are UTF-8 without NUL bytes; anything else without a known extension is skipped.
+fn looks_like_text(path: &std::path::Path, bytes: &[u8]) -> bool {
+    if path.extension().is_some() || bytes.is_empty() {
+        return false;
+    }
+    let head = &bytes[..bytes.len().min(8192)];
+    if head.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A multi-byte character cut by the 8 KB window is fine; a bad byte is not.
+        Err(e) => e.error_len().is_none(),
+    }
+}
+
 fn parse_one(item: WorkItem, embedder: &dyn Embedder, limits: &ParseLimits) -> Parsed {
     let bytes = match std::fs::read(&item.path) {
         Ok(b) => b,
@@ -119,12 +136,15 @@ fn parse_one(item: WorkItem, embedder: &dyn Embedder, limits: &ParseLimits) -> P
     {
         return Parsed::Same { item, hash };
     }
-    let Some(format) = cairn_parse::format_for_path(&item.path) else {
+    let format = cairn_parse::format_for_path(&item.path).or_else(|| looks_like_text(&item.path, &bytes).then_some(Format::Text));
+    let Some(format) = format else {
         let ext = item.path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_else(|| "no extension".into());
         return Parsed::Skipped { item, hash, reason: format!("unsupported file type ({ext})") };
     };
     let doc = match cairn_parse::parse(format, &bytes, limits) {
         Ok(d) => d,
+        // An empty file is nothing to index, not a failure.
+        Err(e) if e.code() == "empty" => return Parsed::Skipped { item, hash, reason: e.to_string() },
         Err(e) => return Parsed::Failed { item, hash, reason: e.to_string() },
     };
     if doc.is_empty() {
@@ -143,6 +163,7 @@ impl Engine {
     /// Brings the index up to date with every registered folder.
     pub async fn index(&self, on_event: &(dyn Fn(IndexEvent) + Send + Sync)) -> Result<IndexReport, EngineError> {
         let started = Instant::now();
+        let _lock = self.writer_lock()?;
         let embedder = self.embedder().await?.clone();
         let store = self.store().await?;
         let mut report = IndexReport::default();

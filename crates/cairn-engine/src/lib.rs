@@ -93,7 +93,25 @@ impl Engine {
             .await
     }
 
-    /// Registers a folder for indexing. The folder must exist and be readable.
+    /// One writer per data folder, across processes: held for the length of an indexing pass.
+    /// The lock is released when the returned file is dropped (or the process dies).
+    pub(crate) fn writer_lock(&self) -> Result<std::fs::File, EngineError> {
+        let path = self.config.data_dir.join("index.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Busy(self.config.data_dir.display().to_string())),
+            Err(std::fs::TryLockError::Error(e)) => Err(EngineError::io(format!("locking {}", path.display()), e)),
+        }
+    }
+
+    /// Registers a folder for indexing. The folder must exist and be readable, and must not
+    /// overlap a registered folder (a file belongs to exactly one folder).
     pub fn add_folder(&self, path: &std::path::Path) -> Result<FolderRow, EngineError> {
         let canonical = std::fs::canonicalize(path)
             .map_err(|e| EngineError::InvalidInput(format!("cannot add {}: {e}", path.display())))?;
@@ -103,13 +121,40 @@ impl Engine {
         let text = canonical
             .to_str()
             .ok_or_else(|| EngineError::InvalidInput(format!("cannot add {}: path is not valid UTF-8", path.display())))?;
-        Ok(self.db()?.add_folder(text)?)
+        let db = self.db()?;
+        for f in db.folders()? {
+            let other = std::path::Path::new(&f.path);
+            if other == canonical {
+                return Ok(f);
+            }
+            if canonical.starts_with(other) {
+                return Err(EngineError::InvalidInput(format!(
+                    "cannot add {}: it is already indexed as part of {}",
+                    path.display(),
+                    f.path
+                )));
+            }
+            if other.starts_with(&canonical) {
+                return Err(EngineError::InvalidInput(format!(
+                    "cannot add {}: it contains the registered folder {}; run `cairn remove {}` first",
+                    path.display(),
+                    f.path,
+                    f.path
+                )));
+            }
+        }
+        Ok(db.add_folder(text)?)
     }
 
-    /// Unregisters a folder and removes its chunks from the index.
+    /// Unregisters a folder and removes its chunks from the index. The folder may be gone
+    /// from disk; the path is matched however it is spelled (relative, trailing slash, `//`).
     pub async fn remove_folder(&self, path: &std::path::Path) -> Result<usize, EngineError> {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            absolute.components().collect()
+        });
         let key = canonical.to_string_lossy().to_string();
+        let _lock = self.writer_lock()?;
         let files = self.db()?.remove_folder(&key)?;
         let Some(files) = files else {
             return Err(EngineError::InvalidInput(format!("{} is not a registered folder", path.display())));

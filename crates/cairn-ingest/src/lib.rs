@@ -78,6 +78,8 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
         }
         true
     });
+    // The same file reached through a symlink is indexed once, under the first path found.
+    let mut seen: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -105,6 +107,14 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
                 format!("larger than the {} MB limit ({} MB)", opts.max_file_bytes / 1_000_000, meta.len() / 1_000_000),
             ));
             continue;
+        }
+        if let Ok(real) = std::fs::canonicalize(entry.path())
+            && let Some(first) = seen.get(&real)
+        {
+            report.problems.push((entry.path().to_path_buf(), format!("same file as {} (linked); indexed once", first.display())));
+            continue;
+        } else if let Ok(real) = std::fs::canonicalize(entry.path()) {
+            seen.insert(real, entry.path().to_path_buf());
         }
         let mtime_ns = meta
             .modified()
