@@ -191,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(path) = model {
                 LlmChoice::Local(path)
             } else if let (Some(url), Some(name)) = (openai_base_url, openai_model) {
-                let mut cfg = cairn_llm_config(url, name);
+                let mut cfg = cairn_engine::OpenAiConfig::new(url, name);
                 cfg.api_key = std::env::var("CAIRN_OPENAI_API_KEY").or_else(|_| std::env::var("OPENAI_API_KEY")).ok();
                 LlmChoice::OpenAi(cfg)
             } else {
@@ -259,10 +259,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn cairn_llm_config(url: String, model: String) -> cairn_engine::OpenAiConfig {
-    cairn_engine::OpenAiConfig::new(url, model)
 }
 
 async fn index_with_progress(engine: &Engine, json: bool) -> anyhow::Result<cairn_engine::IndexReport> {
