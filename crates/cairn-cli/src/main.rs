@@ -162,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Index => {
+            if engine.status()?.folders.is_empty() {
+                anyhow::bail!("no folders to index yet: register one with `cairn add <folder>`");
+            }
             let report = index_with_progress(&engine, json).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

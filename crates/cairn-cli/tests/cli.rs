@@ -70,6 +70,11 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["error"]["message"].as_str().unwrap().len() > 10, "{v}");
 
+    // Indexing with nothing registered says what to do first.
+    let out = cairn(&data, &["index"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cairn add"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Out-of-range values are refused by name, not silently changed.
     let out = cairn(&data, &["search", "anything", "-k", "0"]);
     assert_eq!(out.status.code(), Some(2));

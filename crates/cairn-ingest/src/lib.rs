@@ -85,8 +85,15 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-                // walkdir reports symlink loops as errors; name them plainly.
-                let reason = if e.loop_ancestor().is_some() { "symlink loop (not followed)".to_owned() } else { e.to_string() };
+                // walkdir reports symlink loops and dangling links as I/O errors; name them plainly.
+                let dangling = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) && !path.exists();
+                let reason = if e.loop_ancestor().is_some() {
+                    "symlink loop (not followed)".to_owned()
+                } else if dangling {
+                    "broken symlink (its target does not exist)".to_owned()
+                } else {
+                    e.to_string()
+                };
                 report.problems.push((path, reason));
                 continue;
             }
@@ -157,6 +164,16 @@ mod tests {
         let names: Vec<String> = r.files.iter().map(|f| f.path.strip_prefix(&root).unwrap().display().to_string()).collect();
         assert_eq!(names, vec!["a \"quoted\" 😀.txt", "sub/b.md"]);
         assert!(r.problems.iter().any(|(p, why)| p.ends_with("link-out") && why.contains("outside")), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.txt"), dir.path().join("link.txt")).unwrap();
+        let r = scan(dir.path(), &ScanOptions::default()).unwrap();
+        assert!(r.files.is_empty());
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].1.contains("broken symlink"), "{:?}", r.problems);
     }
 
     #[test]
