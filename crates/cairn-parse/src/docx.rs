@@ -380,13 +380,7 @@ pub(crate) mod tests {
     }
 
     fn check(bytes: &[u8], title: Option<&str>, expected: &[(&str, &[&str])]) {
-        let doc = parse(bytes).unwrap();
-        assert_eq!(doc.title.as_deref(), title);
-        let got: Vec<(String, Vec<String>)> =
-            doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
-        let want: Vec<(String, Vec<String>)> =
-            expected.iter().map(|(t, h)| (t.to_string(), h.iter().map(|s| s.to_string()).collect())).collect();
-        assert_eq!(got, want);
+        crate::assert_blocks(&parse(bytes).unwrap(), title, expected);
     }
 
     #[test]

@@ -117,6 +117,18 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
     }
 }
 
+/// Test helper shared by the format modules: the document's title, and each block's text with
+/// its heading path, in order.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn assert_blocks(doc: &Document, title: Option<&str>, expected: &[(&str, &[&str])]) {
+    assert_eq!(doc.title.as_deref(), title);
+    let got: Vec<(String, Vec<String>)> = doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
+    let want: Vec<(String, Vec<String>)> =
+        expected.iter().map(|(t, h)| (t.to_string(), h.iter().map(|s| s.to_string()).collect())).collect();
+    assert_eq!(got, want);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,3 +248,4 @@ mod tests {
         }
     }
 }
+
