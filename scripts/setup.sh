@@ -57,10 +57,11 @@ question="${args[1]:-}"
 if [ -z "$folder" ]; then
   if [ -d ../shared/data/docugami-sec-10-q/docs ]; then
     folder=../shared/data/docugami-sec-10-q/docs
-    question="${question:-How has Apple's total net sales changed over time?}"
+    apple_question="How has Apple's total net sales changed over time?"
+    question="${question:-$apple_question}"
   else
     folder=/usr/share/doc/bash
-    question="${question:-How do I make an alias in bash?}"
+    question="${question:-What does restricted bash not allow?}"
   fi
 fi
 question="${question:-What is this folder about?}"
@@ -71,7 +72,7 @@ step "cairn add \"$folder\""
 step "cairn index"
 "$cairn" index
 step "cairn status"
-"$cairn" status | head -40
+"$cairn" status | head -40 || true  # head may close the pipe early on long listings
 step "cairn ask \"$question\""
 "$cairn" ask "$question"
 printf '\nThe binary is %s; try `%s search "..."` next.\n' "$cairn" "$cairn"
