@@ -38,6 +38,23 @@ fn op(op: &'static str) -> impl FnOnce(lancedb::Error) -> StoreError {
     move |e| StoreError::Op { op, reason: e.to_string() }
 }
 
+/// Runs a query for the chunk columns (plus the search's own `score_column`) and decodes the rows.
+async fn read_chunks(
+    query: impl QueryBase + ExecutableQuery,
+    what: &'static str,
+    score_column: Option<&str>,
+) -> Result<Vec<StoredChunk>, StoreError> {
+    let batches: Vec<RecordBatch> = query
+        .select(Select::columns(rows::READ_COLUMNS))
+        .execute()
+        .await
+        .map_err(op(what))?
+        .try_collect()
+        .await
+        .map_err(op(what))?;
+    rows::from_batches(&batches, score_column).map_err(|e| StoreError::Op { op: "decode", reason: e })
+}
+
 /// One table per (schema version, embedder): vectors of two models never share a table.
 pub struct Store {
     db: Connection,
@@ -103,14 +120,11 @@ impl Store {
 
     /// Removes every chunk of `path` whose file hash is not `keep_hash` (None: all of them).
     pub async fn delete_path_except(&self, path: &str, keep_hash: Option<&str>) -> Result<(), StoreError> {
-        let guard = self.table.read().await;
-        let Some(t) = guard.as_ref() else { return Ok(()) };
         let mut pred = col("path").eq(lit(path));
         if let Some(h) = keep_hash {
             pred = pred.and(col("file_hash").not_eq(lit(h)));
         }
-        t.delete(&pred).await.map_err(op("delete"))?;
-        Ok(())
+        self.delete_where(Some(pred)).await
     }
 
     /// Removes the chunks of exact versions (`path` with content `hash`), in one commit.
@@ -151,17 +165,7 @@ impl Store {
     pub async fn chunks_of(&self, path: &str) -> Result<Vec<StoredChunk>, StoreError> {
         let guard = self.table.read().await;
         let Some(t) = guard.as_ref() else { return Ok(Vec::new()) };
-        let batches: Vec<RecordBatch> = t
-            .query()
-            .only_if_expr(col("path").eq(lit(path)))
-            .select(Select::columns(rows::READ_COLUMNS))
-            .execute()
-            .await
-            .map_err(op("query"))?
-            .try_collect()
-            .await
-            .map_err(op("query"))?;
-        let mut out = rows::from_batches(&batches, None).map_err(|e| StoreError::Op { op: "decode", reason: e })?;
+        let mut out = read_chunks(t.query().only_if_expr(col("path").eq(lit(path))), "query", None).await?;
         out.sort_by_key(|c| c.ordinal);
         Ok(out)
     }
@@ -173,21 +177,8 @@ impl Store {
         }
         let guard = self.table.read().await;
         let Some(t) = guard.as_ref() else { return Ok(Vec::new()) };
-        let batches: Vec<RecordBatch> = t
-            .query()
-            .nearest_to(vector)
-            .map_err(op("vector search"))?
-            .column("vector")
-            .distance_type(DistanceType::Cosine)
-            .limit(k)
-            .select(Select::columns(rows::READ_COLUMNS))
-            .execute()
-            .await
-            .map_err(op("vector search"))?
-            .try_collect()
-            .await
-            .map_err(op("vector search"))?;
-        let mut out = rows::from_batches(&batches, Some("_distance")).map_err(|e| StoreError::Op { op: "decode", reason: e })?;
+        let q = t.query().nearest_to(vector).map_err(op("vector search"))?.column("vector").distance_type(DistanceType::Cosine);
+        let mut out = read_chunks(q.limit(k), "vector search", Some("_distance")).await?;
         for c in &mut out {
             c.score = 1.0 - c.score;
         }
@@ -205,18 +196,7 @@ impl Store {
         let q = FullTextSearchQuery::new(query.to_owned())
             .with_column("search_text".to_owned())
             .map_err(|e| StoreError::Op { op: "text search", reason: e.to_string() })?;
-        let batches: Vec<RecordBatch> = t
-            .query()
-            .full_text_search(q)
-            .limit(k)
-            .select(Select::columns(rows::READ_COLUMNS))
-            .execute()
-            .await
-            .map_err(op("text search"))?
-            .try_collect()
-            .await
-            .map_err(op("text search"))?;
-        let mut out = rows::from_batches(&batches, Some("_score")).map_err(|e| StoreError::Op { op: "decode", reason: e })?;
+        let mut out = read_chunks(t.query().full_text_search(q).limit(k), "text search", Some("_score")).await?;
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(out)
     }
