@@ -25,7 +25,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
-PKGS=(build-essential clang libclang-dev cmake mold protobuf-compiler pkg-config poppler-utils python3 python3-pip ca-certificates)
+PKGS=(build-essential clang libclang-dev cmake mold protobuf-compiler libprotobuf-dev pkg-config poppler-utils tesseract-ocr tesseract-ocr-eng python3 python3-pip ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -38,8 +38,25 @@ enum Command {
     Remove { folder: PathBuf },
     /// Index registered folders (only new and changed files are read again).
     Index,
-    /// Folders, file and chunk counts, and every file that failed or was skipped, with why.
+    /// Keep the index in step with the folders as they change, until Ctrl-C.
+    Watch {
+        /// Also rescan everything this often, in minutes, for folders whose changes raise no
+        /// events (network shares, synced folders); 0 turns it off.
+        #[arg(long, default_value_t = 15)]
+        rescan_minutes: u64,
+    },
+    /// Folders, file and chunk counts, ignore rules, and every file that failed or was skipped, with why.
     Status,
+    /// Check that the index agrees with its records (and, with --disk, with the files).
+    Check {
+        #[arg(long)]
+        disk: bool,
+    },
+    /// Patterns (gitignore syntax) of files and folders to leave out of every folder.
+    Exclude {
+        #[command(subcommand)]
+        what: ExcludeCommand,
+    },
     /// Show the passages that best match a query.
     Search {
         query: String,
@@ -72,6 +89,19 @@ enum Command {
         #[command(subcommand)]
         what: EvalCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ExcludeCommand {
+    /// Leave out files matching these patterns, e.g. 'drafts/' or '*.log'.
+    Add {
+        patterns: Vec<String>,
+    },
+    /// Stop leaving them out.
+    Remove {
+        patterns: Vec<String>,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +148,23 @@ fn reset_sigpipe() {
     // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety preconditions.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Set by Ctrl-C or SIGTERM: `cairn watch` finishes the batch in hand and exits cleanly.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[allow(unsafe_code)] // Installing a handler that only stores to an atomic (async-signal-safe).
+fn stop_on_signals() {
+    let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler does nothing but an atomic store, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
     }
 }
 
@@ -170,6 +217,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 render::index_report(&report);
+            }
+        }
+        Command::Watch { rescan_minutes } => {
+            if engine.status()?.folders.is_empty() {
+                anyhow::bail!("no folders to watch yet: register one with `cairn add <folder>`");
+            }
+            stop_on_signals();
+            let opts = cairn_engine::WatchOptions {
+                rescan_every: (rescan_minutes > 0).then(|| std::time::Duration::from_secs(rescan_minutes * 60)),
+                ..Default::default()
+            };
+            let on_event = |e: cairn_engine::WatchEvent| {
+                if json {
+                    if let Ok(line) = serde_json::to_string(&e) {
+                        println!("{line}");
+                    }
+                } else if let Some(line) = render::watch_event(&e) {
+                    println!("{} {line}", clock());
+                }
+                let _ = std::io::stdout().flush();
+            };
+            engine.watch(opts, &on_event, &STOP).await?;
+            if !json {
+                println!("{} stopped", clock());
+            }
+        }
+        Command::Check { disk } => {
+            let c = engine.check(disk).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                render::check(&c);
+            }
+            if !c.is_clean() {
+                std::process::exit(2);
+            }
+        }
+        Command::Exclude { what } => {
+            let mut current = engine.excludes()?;
+            match what {
+                ExcludeCommand::Add { patterns } => {
+                    for p in patterns {
+                        if !current.contains(&p) {
+                            current.push(p);
+                        }
+                    }
+                    engine.set_excludes(&current)?;
+                }
+                ExcludeCommand::Remove { patterns } => {
+                    let before = current.len();
+                    current.retain(|p| !patterns.contains(p));
+                    if current.len() + patterns.len() != before {
+                        let missing: Vec<&String> =
+                            patterns.iter().filter(|p| !engine.excludes().unwrap_or_default().contains(p)).collect();
+                        anyhow::bail!("not an exclude pattern: {missing:?} (see `cairn exclude list`)");
+                    }
+                    engine.set_excludes(&current)?;
+                }
+                ExcludeCommand::List => {}
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&current)?);
+            } else if current.is_empty() {
+                println!("no excludes of your own (built-in rules: see `cairn status`)");
+            } else {
+                for p in &current {
+                    println!("{p}");
+                }
+                println!("(takes effect at the next `cairn index` or while `cairn watch` runs)");
             }
         }
         Command::Status => {
@@ -240,7 +356,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Eval { what: EvalCommand::Beir { dir, split, queries } } => {
-            let bar = ProgressBar::new(0).with_style(bar_style("{msg} [{bar:40}] {pos}/{len} chunks ({per_sec}, eta {eta})"));
+            let bar =
+                ProgressBar::new(0).with_style(bar_style("{msg} [{bar:40}] {pos}/{len} chunks ({per_sec}, eta {eta})"));
             bar.set_message("embedding corpus");
             let on_event = |e: IndexEvent| match e {
                 IndexEvent::Embedded { chunks } => {
@@ -262,6 +379,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Local wall-clock time for transcript lines (UTC when the offset is unknown).
+fn clock() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{:02}:{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
 }
 
 async fn index_with_progress(engine: &Engine, json: bool) -> anyhow::Result<cairn_engine::IndexReport> {
@@ -297,6 +420,15 @@ async fn index_with_progress(engine: &Engine, json: bool) -> anyhow::Result<cair
             }
             bar.set_message(format!("{chunks} passages embedded"));
         }
+        IndexEvent::FileChanging { path } => {
+            bar.inc(1);
+            if !json {
+                bar.println(format!(
+                    "busy    {path}: changed while being read (still being written?); will be indexed next time"
+                ));
+            }
+        }
+        IndexEvent::FileDeleted { .. } => {}
         IndexEvent::Finalizing => bar.set_message("updating the full-text index"),
     };
     let report = engine.index(&on_event).await?;

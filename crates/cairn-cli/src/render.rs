@@ -31,6 +31,24 @@ pub fn index_report(r: &IndexReport) {
         "indexed {} files ({} passages) in {:.1}s — {} unchanged, {} deleted, {} failed, {} skipped; {} passages embedded ({rate:.1}/s)",
         r.indexed, r.chunks_written, r.seconds, r.unchanged, r.deleted, r.failed, r.skipped, r.chunks_embedded
     );
+    if r.chunks_reused > 0 {
+        println!(
+            "{} passages reused their stored vectors (unchanged text, or a renamed or copied file)",
+            r.chunks_reused
+        );
+    }
+    if r.orphans_removed > 0 {
+        println!(
+            "removed the leftover chunks of {} files that no longer exist (an earlier run was interrupted)",
+            r.orphans_removed
+        );
+    }
+    if !r.retry.is_empty() {
+        println!(
+            "{} files were changing while read (still being written?); run again once they are complete",
+            r.retry.len()
+        );
+    }
     for (folder, why) in &r.unreadable_folders {
         println!("unreadable: {folder}: {why} (its index was kept)");
     }
@@ -47,10 +65,33 @@ pub fn status(s: &Status) {
         return;
     }
     println!();
-    println!("{:>7} {:>7} {:>7} {:>8}  folder", "indexed", "failed", "skipped", "passages");
+    println!("{:>7} {:>7} {:>7} {:>7} {:>8}  folder", "indexed", "pending", "failed", "skipped", "passages");
     for f in &s.folders {
         let mark = if f.readable { "" } else { "  (unreadable now)" };
-        println!("{:>7} {:>7} {:>7} {:>8}  {}{mark}", f.indexed, f.failed, f.skipped, f.chunks, clean(&f.path));
+        println!(
+            "{:>7} {:>7} {:>7} {:>7} {:>8}  {}{mark}",
+            f.indexed,
+            f.pending,
+            f.failed,
+            f.skipped,
+            f.chunks,
+            clean(&f.path)
+        );
+    }
+    if s.queued_changes > 0 {
+        println!("{} changed paths queued by the watcher, not yet looked at", s.queued_changes);
+    }
+    println!();
+    println!("left out everywhere: hidden files, {}", s.default_excludes.join(" "));
+    if !s.user_excludes.is_empty() {
+        println!(
+            "your excludes (`cairn exclude`): {}",
+            s.user_excludes.iter().map(|e| clean(e)).collect::<Vec<_>>().join(" ")
+        );
+    }
+    let files: Vec<&String> = s.folders.iter().flat_map(|f| f.ignore_files.iter()).collect();
+    if !files.is_empty() {
+        println!("ignore files: {}", files.iter().map(|f| clean(f)).collect::<Vec<_>>().join(", "));
     }
     if !s.problems.is_empty() {
         println!();
@@ -59,6 +100,7 @@ pub fn status(s: &Status) {
                 cairn_db_status::Indexed => "warning",
                 cairn_db_status::Failed => "failed",
                 cairn_db_status::Skipped => "skipped",
+                cairn_db_status::Pending => "pending",
             };
             println!("{kind:>7}  {}: {}", clean(&p.path), clean(&p.reason));
         }
@@ -132,4 +174,73 @@ pub fn eval(r: &EvalReport) {
     for m in &r.modes {
         println!("{:<8} {:>8.4} {:>11.4}", m.mode, m.ndcg_at_10, m.recall_at_100);
     }
+}
+
+pub fn check(c: &cairn_engine::Consistency) {
+    println!(
+        "{} files indexed, {} pending, {} passages; lost: {}, duplicate passages: {}, orphaned passages: {}{}",
+        c.files_indexed,
+        c.files_pending,
+        c.chunks,
+        c.lost.len(),
+        c.duplicate_chunks,
+        c.orphaned_chunks,
+        if c.stale.is_empty() { String::new() } else { format!(", changed on disk since indexed: {}", c.stale.len()) }
+    );
+    for p in &c.lost {
+        println!("  lost: {}", clean(p));
+    }
+    for p in &c.stale {
+        println!("  stale: {}", clean(p));
+    }
+    println!(
+        "{}",
+        if c.is_clean() { "the index agrees with its records" } else { "problems found: run `cairn index` to repair" }
+    );
+}
+
+/// One line of the `cairn watch` transcript, or None for events too small to show.
+pub fn watch_event(e: &cairn_engine::WatchEvent) -> Option<String> {
+    use cairn_engine::{IndexEvent as I, WatchEvent as W};
+    Some(match e {
+        W::Watching { folders } => {
+            format!("watching {}", folders.iter().map(|f| clean(f)).collect::<Vec<_>>().join(", "))
+        }
+        W::NotWatched { folder, reason } => {
+            format!("not watching {}: {} (the periodic rescan covers it)", clean(folder), clean(reason))
+        }
+        W::Rescan { reason } => format!("full scan ({})", clean(reason)),
+        W::Changed { paths } => match paths.as_slice() {
+            [one] => format!("changed: {}", clean(one)),
+            many => format!("changed: {} paths", many.len()),
+        },
+        W::Index(I::FileIndexed { path, chunks }) => {
+            format!("  indexed {} ({chunks} passages)", clean(path))
+        }
+        W::Index(I::FileDeleted { path }) => format!("  removed {}", clean(path)),
+        W::Index(I::FileFailed { path, reason }) => {
+            format!("  failed  {}: {}", clean(path), clean(reason))
+        }
+        W::Index(I::FileSkipped { path, reason }) => {
+            format!("  skipped {}: {}", clean(path), clean(reason))
+        }
+        W::Index(I::FileChanging { path }) => {
+            format!("  {} is still being written; will look again", clean(path))
+        }
+        W::Index(I::FolderUnreadable { folder, reason }) => {
+            format!("  {} is unreadable, its index is kept: {}", clean(folder), clean(reason))
+        }
+        W::Index(_) => return None,
+        W::Synced { report: r } => format!(
+            "  up to date: {} indexed, {} removed, {} unchanged; {} passages embedded, {} reused ({:.2}s)",
+            r.indexed, r.deleted, r.unchanged, r.chunks_embedded, r.chunks_reused, r.seconds
+        ),
+        W::SyncFailed { reason } => format!("  failed: {} (will retry)", clean(reason)),
+        W::Maintained { versions_removed, bytes_removed } => {
+            format!(
+                "store maintenance: {versions_removed} old versions removed, {:.1} MB freed",
+                *bytes_removed as f64 / 1e6
+            )
+        }
+    })
 }

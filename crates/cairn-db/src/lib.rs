@@ -20,6 +20,8 @@ pub enum DbError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
+    /// Seen changed (or new) and queued; survives a crash, so a restart resumes the work.
+    Pending,
     Indexed,
     Failed,
     Skipped,
@@ -28,6 +30,7 @@ pub enum FileStatus {
 impl FileStatus {
     fn as_str(self) -> &'static str {
         match self {
+            FileStatus::Pending => "pending",
             FileStatus::Indexed => "indexed",
             FileStatus::Failed => "failed",
             FileStatus::Skipped => "skipped",
@@ -36,6 +39,7 @@ impl FileStatus {
     fn parse(s: &str) -> FileStatus {
         match s {
             "indexed" => FileStatus::Indexed,
+            "pending" => FileStatus::Pending,
             "skipped" => FileStatus::Skipped,
             _ => FileStatus::Failed,
         }
@@ -84,6 +88,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX files_folder ON files(folder_id);",
     // 2: small key-value settings (the active embedder, so `status` works without loading it).
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: paths the watcher saw change, waiting to be looked at (files or whole folders).
+    "CREATE TABLE queue (path TEXT PRIMARY KEY, enqueued_at INTEGER NOT NULL);",
 ];
 
 /// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.
@@ -170,6 +176,72 @@ impl Db {
         )?;
         let rows = st.query_map([folder_id], Self::read_file)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Rows of `path` itself and of everything below it (`path` taken as a folder).
+    pub fn files_under(&self, path: &str) -> Result<Vec<FileRow>, DbError> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let mut st = self.conn.prepare(
+            "SELECT path, folder_id, size, mtime_ns, hash, status, reason, chunks FROM files
+             WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2 ORDER BY path",
+        )?;
+        let rows = st.query_map(params![path, prefix], Self::read_file)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every recorded file, all folders.
+    pub fn all_files(&self) -> Result<Vec<FileRow>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, folder_id, size, mtime_ns, hash, status, reason, chunks FROM files ORDER BY path")?;
+        let rows = st.query_map([], Self::read_file)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks files as pending in one transaction-sized statement batch (callers wrap it).
+    pub fn mark_pending(&self, path: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("UPDATE files SET status = 'pending', updated_at = ?2 WHERE path = ?1", params![path, now()])?;
+        Ok(())
+    }
+
+    /// Marks every indexed file pending (the embedder changed: everything is embedded again).
+    pub fn mark_all_pending(&self) -> Result<usize, DbError> {
+        Ok(self
+            .conn
+            .execute("UPDATE files SET status = 'pending', updated_at = ?1 WHERE status = 'indexed'", [now()])?)
+    }
+
+    /// Adds paths to the durable change queue (a path queued twice is one entry).
+    pub fn enqueue(&self, paths: &[String]) -> Result<(), DbError> {
+        let t = now();
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT INTO queue (path, enqueued_at) VALUES (?1, ?2) ON CONFLICT(path) DO NOTHING")?;
+        for p in paths {
+            st.execute(params![p, t])?;
+        }
+        Ok(())
+    }
+
+    /// The queued paths, oldest first.
+    pub fn queued(&self, limit: usize) -> Result<Vec<String>, DbError> {
+        let mut st = self.conn.prepare("SELECT path FROM queue ORDER BY enqueued_at, path LIMIT ?1")?;
+        let rows = st.query_map([limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn dequeue(&self, paths: &[String]) -> Result<(), DbError> {
+        let mut st = self.conn.prepare_cached("DELETE FROM queue WHERE path = ?1")?;
+        for p in paths {
+            st.execute([p])?;
+        }
+        Ok(())
+    }
+
+    pub fn clear_queue(&self) -> Result<(), DbError> {
+        self.conn.execute("DELETE FROM queue", [])?;
+        Ok(())
     }
 
     pub fn file(&self, path: &str) -> Result<Option<FileRow>, DbError> {

@@ -133,7 +133,9 @@ impl Engine {
             Ok(Arc::new(cairn_llm::load_llama(&cfg)?))
         };
         let default_gguf = || {
-            std::env::var_os("CAIRN_LLM_GGUF").map(PathBuf::from).unwrap_or_else(|| self.config.models_dir.join(DEFAULT_GGUF))
+            std::env::var_os("CAIRN_LLM_GGUF")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| self.config.models_dir.join(DEFAULT_GGUF))
         };
         Ok(match choice {
             LlmChoice::None => None,
@@ -180,7 +182,9 @@ impl Engine {
             return Ok(passages("nothing in the index matches the question".into(), &hits));
         }
         let model = match &opts.llm {
-            LlmChoice::None => return Ok(passages("answering without a language model (--no-llm)".into(), &hits)),
+            LlmChoice::None => {
+                return Ok(passages("answering without a language model (--no-llm)".into(), &hits));
+            }
             choice => {
                 let choice = choice.clone();
                 match tokio::task::block_in_place(|| self.load_chat_model(&choice)) {
@@ -188,7 +192,9 @@ impl Engine {
                     Ok(None) => return Ok(passages("no language model configured".into(), &hits)),
                     // A model the user named explicitly must work; only the default may fall back.
                     Err(e) if !matches!(choice, LlmChoice::Auto) => return Err(e),
-                    Err(e) => return Ok(passages(format!("no language model could be loaded: {e}"), &hits)),
+                    Err(e) => {
+                        return Ok(passages(format!("no language model could be loaded: {e}"), &hits));
+                    }
                 }
             }
         };

@@ -124,7 +124,8 @@ impl Engine {
 
         // Index the corpus unless this exact corpus is already in this store.
         let started = Instant::now();
-        let corpus_bytes = std::fs::read(dir.join("corpus.jsonl")).map_err(|e| EngineError::io("reading corpus".into(), e))?;
+        let corpus_bytes =
+            std::fs::read(dir.join("corpus.jsonl")).map_err(|e| EngineError::io("reading corpus".into(), e))?;
         let fingerprint = format!("{}:{}", cairn_ingest::hash_bytes(&corpus_bytes), embedder.id());
         let mut report = IndexReport::default();
         let mut embedded = 0;
@@ -146,7 +147,14 @@ impl Engine {
                 batch_chunks += drafts.len();
                 batch.push(Pending { key: format!("{KEY_PREFIX}{id}"), hash, drafts, row: None });
                 if batch_chunks >= 512 {
-                    self.write_batch(embedder.as_ref(), std::mem::take(&mut batch), &mut embedded, &mut report, on_event).await?;
+                    self.write_batch(
+                        embedder.as_ref(),
+                        std::mem::take(&mut batch),
+                        &mut embedded,
+                        &mut report,
+                        on_event,
+                    )
+                    .await?;
                     batch_chunks = 0;
                 }
             }
@@ -161,8 +169,11 @@ impl Engine {
 
         // Score the queries that have judgements in this split.
         let started = Instant::now();
-        let mut judged: Vec<(String, String)> =
-            queries.iter().map(|q| (field(q, "_id"), field(q, "text"))).filter(|(id, _)| qrels.contains_key(id)).collect();
+        let mut judged: Vec<(String, String)> = queries
+            .iter()
+            .map(|q| (field(q, "_id"), field(q, "text")))
+            .filter(|(id, _)| qrels.contains_key(id))
+            .collect();
         if let Some(n) = max_queries {
             judged.truncate(n);
         }
@@ -171,7 +182,9 @@ impl Engine {
         for (qid, text) in &judged {
             let q = text.clone();
             let e = embedder.clone();
-            let vector = tokio::task::spawn_blocking(move || e.embed_query(&q)).await.map_err(|e| EngineError::Internal(e.to_string()))??;
+            let vector = tokio::task::spawn_blocking(move || e.embed_query(&q))
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))??;
             // Documents have several chunks: ask for more chunks than documents needed.
             let (by_vector, by_text) = tokio::join!(store.vector_search(&vector, 300), store.text_search(text, 300));
             let (by_vector, by_text) = (by_vector?, by_text?);

@@ -6,20 +6,24 @@
 //! results and progress events however they like.
 
 mod answer;
+mod check;
 mod config;
 mod error;
 mod eval;
 mod indexer;
 mod status;
+mod watch;
 
 pub use answer::{Answer, AnswerMode, AskOptions, LlmChoice};
+pub use cairn_db::FileStatus;
+pub use cairn_llm::OpenAiConfig;
+pub use check::Consistency;
 pub use config::EngineConfig;
 pub use error::EngineError;
 pub use eval::{EvalReport, ModeScores};
-pub use indexer::{IndexEvent, IndexReport};
+pub use indexer::{IndexEvent, IndexReport, Scope};
 pub use status::{FolderStatus, ProblemFile, Status};
-pub use cairn_db::FileStatus;
-pub use cairn_llm::OpenAiConfig;
+pub use watch::{WatchEvent, WatchOptions};
 
 use cairn_core::Hit;
 use cairn_db::{Db, FolderRow};
@@ -38,7 +42,13 @@ pub struct Engine {
     embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
     store: tokio::sync::OnceCell<Store>,
     fusion: Fusion,
+    /// Files deleted from disk whose chunks are still being removed: never returned by search.
+    retiring: Mutex<std::collections::HashSet<String>>,
 }
+
+/// How long old table versions are kept for readers in other processes before maintenance
+/// deletes them.
+const KEEP_VERSIONS_FOR: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
@@ -51,6 +61,7 @@ impl Engine {
             embedder: tokio::sync::OnceCell::new(),
             store: tokio::sync::OnceCell::new(),
             fusion: Fusion::default(),
+            retiring: Mutex::new(Default::default()),
         })
     }
 
@@ -87,7 +98,14 @@ impl Engine {
             .get_or_try_init(|| async {
                 let e = self.embedder().await?;
                 let store = Store::open(&self.config.data_dir.join("index"), e.id(), e.dimension()).await?;
-                self.db()?.set_setting("embedder", e.id())?;
+                let db = self.db()?;
+                // Another embedder's vectors live in another table and are never mixed with
+                // these: every file is embedded again into this one (passages this model
+                // embedded before, in an earlier switch, are reused).
+                if db.setting("embedder")?.is_some_and(|prev| prev != e.id()) {
+                    db.mark_all_pending()?;
+                }
+                db.set_setting("embedder", e.id())?;
                 Ok::<Store, EngineError>(store)
             })
             .await
@@ -105,9 +123,46 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Busy(self.config.data_dir.display().to_string())),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(EngineError::Busy(self.config.data_dir.display().to_string()))
+            }
             Err(std::fs::TryLockError::Error(e)) => Err(EngineError::io(format!("locking {}", path.display()), e)),
         }
+    }
+
+    /// The user's exclude patterns (gitignore syntax), applied to every folder.
+    pub fn excludes(&self) -> Result<Vec<String>, EngineError> {
+        let raw = self.db()?.setting("excludes")?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default())
+    }
+
+    /// Replaces the exclude patterns; a pattern that is not valid gitignore syntax is refused.
+    pub fn set_excludes(&self, patterns: &[String]) -> Result<(), EngineError> {
+        let opts = cairn_ingest::ScanOptions { excludes: patterns.to_vec(), ..Default::default() };
+        if let Err(e) = cairn_ingest::scan(&std::env::temp_dir(), &opts)
+            && matches!(e, cairn_ingest::ScanError::BadPattern { .. })
+        {
+            return Err(EngineError::InvalidInput(e.to_string()));
+        }
+        let json = serde_json::to_string(patterns).map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.db()?.set_setting("excludes", &json)?;
+        Ok(())
+    }
+
+    /// Compacts the store and deletes old versions (the caller holds the writer lock).
+    pub(crate) async fn maintain_store(&self) -> Result<cairn_store::Maintenance, EngineError> {
+        let store = self.store().await?;
+        Ok(store.maintain(KEEP_VERSIONS_FOR).await?)
+    }
+
+    /// Compacts the store now, deleting versions older than `keep_versions_for`; returns the
+    /// store's size on disk before and after, in bytes.
+    pub async fn compact(&self, keep_versions_for: std::time::Duration) -> Result<(u64, u64), EngineError> {
+        let _lock = self.writer_lock()?;
+        let dir = self.config.data_dir.join("index");
+        let before = cairn_store::disk_usage(&dir);
+        self.store().await?.maintain(keep_versions_for).await?;
+        Ok((before, cairn_store::disk_usage(&dir)))
     }
 
     /// Registers a folder for indexing. The folder must exist and be readable, and must not
@@ -118,9 +173,9 @@ impl Engine {
         if !canonical.is_dir() {
             return Err(EngineError::InvalidInput(format!("cannot add {}: not a folder", path.display())));
         }
-        let text = canonical
-            .to_str()
-            .ok_or_else(|| EngineError::InvalidInput(format!("cannot add {}: path is not valid UTF-8", path.display())))?;
+        let text = canonical.to_str().ok_or_else(|| {
+            EngineError::InvalidInput(format!("cannot add {}: path is not valid UTF-8", path.display()))
+        })?;
         let db = self.db()?;
         for f in db.folders()? {
             let other = std::path::Path::new(&f.path);
@@ -181,8 +236,14 @@ impl Engine {
         let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&q))
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))??;
-        let (by_vector, by_text) =
-            tokio::join!(store.vector_search(&vector, CANDIDATES.max(limit)), store.text_search(query, CANDIDATES.max(limit)));
-        Ok(cairn_retrieve::fuse(&by_vector?, &by_text?, self.fusion, limit))
+        let (by_vector, by_text) = tokio::join!(
+            store.vector_search(&vector, CANDIDATES.max(limit)),
+            store.text_search(query, CANDIDATES.max(limit))
+        );
+        let retiring = self.retiring.lock().map(|r| r.clone()).unwrap_or_default();
+        let keep = |c: &cairn_store::StoredChunk| !retiring.contains(&c.path);
+        let by_vector: Vec<_> = by_vector?.into_iter().filter(keep).collect();
+        let by_text: Vec<_> = by_text?.into_iter().filter(keep).collect();
+        Ok(cairn_retrieve::fuse(&by_vector, &by_text, self.fusion, limit))
     }
 }

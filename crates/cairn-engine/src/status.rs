@@ -11,7 +11,11 @@ pub struct FolderStatus {
     pub indexed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Waiting to be (re)indexed: seen changed, or interrupted by a crash.
+    pub pending: usize,
     pub chunks: u64,
+    /// The ignore files in effect in this folder (`.gitignore`, `.cairnignore`).
+    pub ignore_files: Vec<String>,
     /// False when the folder cannot be read right now (unmounted drive, permissions).
     pub readable: bool,
 }
@@ -30,6 +34,11 @@ pub struct Status {
     pub folders: Vec<FolderStatus>,
     /// Failed and skipped files, and indexed files that came with warnings.
     pub problems: Vec<ProblemFile>,
+    /// Rules that leave files out, in every folder: built in, and the user's own.
+    pub default_excludes: Vec<String>,
+    pub user_excludes: Vec<String>,
+    /// Changed paths the watcher has queued and not yet looked at.
+    pub queued_changes: usize,
 }
 
 impl Engine {
@@ -47,8 +56,10 @@ impl Engine {
                 indexed: count(FileStatus::Indexed),
                 failed: count(FileStatus::Failed),
                 skipped: count(FileStatus::Skipped),
+                pending: count(FileStatus::Pending),
                 chunks: files.iter().map(|x| u64::from(x.chunks)).sum(),
                 readable: std::fs::read_dir(&f.path).is_ok(),
+                ignore_files: ignore_files(std::path::Path::new(&f.path)),
             });
             for x in files {
                 if let Some(reason) = x.reason {
@@ -61,6 +72,27 @@ impl Engine {
             embedder: db.setting("embedder")?,
             folders,
             problems,
+            default_excludes: cairn_ingest::DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect(),
+            user_excludes: db.setting("excludes")?.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default(),
+            queued_changes: db.queued(usize::MAX)?.len(),
         })
     }
+}
+
+/// Ignore files anywhere in the folder (stops after 50; hidden folders are not entered).
+fn ignore_files(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
+        e.depth() == 0 || !e.file_type().is_dir() || !e.file_name().to_string_lossy().starts_with('.')
+    });
+    for e in walker.flatten() {
+        let name = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && cairn_ingest::IGNORE_FILES.contains(&name.as_ref()) {
+            out.push(e.path().display().to_string());
+            if out.len() >= 50 {
+                break;
+            }
+        }
+    }
+    out
 }

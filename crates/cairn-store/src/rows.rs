@@ -1,7 +1,7 @@
 //! Arrow encoding of chunk rows: the one place that knows the column layout.
 
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder, UInt32Builder};
-use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use cairn_core::Anchor;
 use std::sync::Arc;
@@ -17,6 +17,28 @@ pub struct ChunkRow {
     pub context: String,
     pub anchor: Anchor,
     pub embedder: String,
+    pub vector: Vec<f32>,
+}
+
+impl ChunkRow {
+    /// What the embedder was given (and the full-text index reads): context line, then passage.
+    pub fn embed_text(&self) -> String {
+        if self.context.is_empty() { self.text.clone() } else { format!("{}\n{}", self.context, self.text) }
+    }
+}
+
+/// Identity of the text a vector was computed from: equal texts share a vector, so an edit
+/// re-embeds only the passages that changed and a copy of a file embeds nothing.
+pub fn text_hash(embed_text: &str) -> String {
+    blake3::hash(embed_text.as_bytes()).to_hex()[..32].to_owned()
+}
+
+/// A stored vector and what it was computed from, for reuse instead of re-embedding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownVector {
+    pub file_hash: String,
+    pub ordinal: u32,
+    pub text_hash: String,
     pub vector: Vec<f32>,
 }
 
@@ -40,7 +62,7 @@ pub(crate) const READ_COLUMNS: &[&str] =
 /// Heading paths are stored joined with this separator (it does not occur in headings we keep).
 const HEADING_SEP: &str = " \u{203a} ";
 
-fn schema(dimension: usize) -> Arc<Schema> {
+pub(crate) fn schema(dimension: usize) -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("path", DataType::Utf8, false),
@@ -51,6 +73,8 @@ fn schema(dimension: usize) -> Arc<Schema> {
         // What the full-text index reads: the context line and the passage together, so a
         // title word finds the passages under it.
         Field::new("search_text", DataType::Utf8, false),
+        // blake3 of `search_text` (what was embedded): the key for reusing vectors.
+        Field::new("text_hash", DataType::Utf8, false),
         Field::new("page", DataType::UInt32, true),
         Field::new("line_start", DataType::UInt32, true),
         Field::new("line_end", DataType::UInt32, true),
@@ -94,7 +118,8 @@ pub(crate) fn to_batch(rows: &[ChunkRow], dimension: usize) -> Result<RecordBatc
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
             strings(&|r| r.text.clone()),
             strings(&|r| r.context.clone()),
-            strings(&|r| if r.context.is_empty() { r.text.clone() } else { format!("{}\n{}", r.context, r.text) }),
+            strings(&|r| r.embed_text()),
+            strings(&|r| text_hash(&r.embed_text())),
             opt_u32(&|r| r.anchor.page),
             opt_u32(&|r| r.anchor.line_start),
             opt_u32(&|r| r.anchor.line_end),
@@ -150,4 +175,62 @@ pub(crate) fn from_batches(batches: &[RecordBatch], score_column: Option<&str>) 
         }
     }
     Ok(out)
+}
+
+pub(crate) const VECTOR_COLUMNS: &[&str] = &["file_hash", "ordinal", "text_hash", "vector"];
+
+pub(crate) fn vectors_from_batches(batches: &[RecordBatch]) -> Result<Vec<KnownVector>, String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let s = |name: &str| -> Result<&StringArray, String> {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| format!("column {name} missing or not text"))
+        };
+        let (hash, th) = (s("file_hash")?, s("text_hash")?);
+        let ordinal = b
+            .column_by_name("ordinal")
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .ok_or("column ordinal missing")?;
+        let vectors = b
+            .column_by_name("vector")
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+            .ok_or("column vector missing")?;
+        for i in 0..b.num_rows() {
+            let v = vectors.value(i);
+            let v = v.as_any().downcast_ref::<Float32Array>().ok_or("vector items are not f32")?;
+            out.push(KnownVector {
+                file_hash: hash.value(i).to_owned(),
+                ordinal: ordinal.value(i),
+                text_hash: th.value(i).to_owned(),
+                vector: v.values().to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Rows of a schema-1 table (no `text_hash`) in today's layout, for the one-time migration.
+pub(crate) fn upgrade_v1(batch: &RecordBatch, dimension: usize) -> Result<RecordBatch, String> {
+    let search = batch
+        .column_by_name("search_text")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or("schema-1 table without search_text")?;
+    let mut hashes = StringBuilder::new();
+    for i in 0..search.len() {
+        hashes.append_value(text_hash(search.value(i)));
+    }
+    let hashes: ArrayRef = Arc::new(hashes.finish());
+    let schema = schema(dimension);
+    let mut columns = Vec::new();
+    for f in schema.fields() {
+        if f.name() == "text_hash" {
+            columns.push(hashes.clone());
+        } else {
+            columns.push(
+                batch.column_by_name(f.name()).ok_or_else(|| format!("schema-1 table without {}", f.name()))?.clone(),
+            );
+        }
+    }
+    RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
 }
