@@ -87,7 +87,7 @@ impl Watching {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| matches!(e, WatchEvent::Index(IndexEvent::FileIndexed { path, .. }) if name(path) == file))
+            .filter(|e| matches!(e, WatchEvent::Index { progress: IndexEvent::FileIndexed { path, .. } } if name(path) == file))
             .count()
     }
 

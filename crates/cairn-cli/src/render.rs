@@ -214,25 +214,25 @@ pub fn watch_event(e: &cairn_engine::WatchEvent) -> Option<String> {
             [one] => format!("changed: {}", clean(one)),
             many => format!("changed: {} paths", many.len()),
         },
-        W::Index(I::FileIndexed { path, chunks }) => {
-            format!("  indexed {} ({chunks} passages)", clean(path))
+        W::Index { progress: I::FileIndexed { path, chunks } } => {
+            format!("  indexed {} ({chunks} passage{})", clean(path), if *chunks == 1 { "" } else { "s" })
         }
-        W::Index(I::FileDeleted { path }) => format!("  removed {}", clean(path)),
-        W::Index(I::FileFailed { path, reason }) => {
+        W::Index { progress: I::FileDeleted { path } } => format!("  removed {}", clean(path)),
+        W::Index { progress: I::FileFailed { path, reason } } => {
             format!("  failed  {}: {}", clean(path), clean(reason))
         }
-        W::Index(I::FileSkipped { path, reason }) => {
+        W::Index { progress: I::FileSkipped { path, reason } } => {
             format!("  skipped {}: {}", clean(path), clean(reason))
         }
-        W::Index(I::FileChanging { path }) => {
+        W::Index { progress: I::FileChanging { path } } => {
             format!("  {} is still being written; will look again", clean(path))
         }
-        W::Index(I::FolderUnreadable { folder, reason }) => {
+        W::Index { progress: I::FolderUnreadable { folder, reason } } => {
             format!("  {} is unreadable, its index is kept: {}", clean(folder), clean(reason))
         }
-        W::Index(_) => return None,
+        W::Index { .. } => return None,
         W::Synced { report: r } => format!(
-            "  up to date: {} indexed, {} removed, {} unchanged; {} passages embedded, {} reused ({:.2}s)",
+            "  up to date: {} indexed, {} removed, {} unchanged; passages embedded {}, reused {} ({:.2}s)",
             r.indexed, r.deleted, r.unchanged, r.chunks_embedded, r.chunks_reused, r.seconds
         ),
         W::SyncFailed { reason } => format!("  failed: {} (will retry)", clean(reason)),

@@ -54,7 +54,10 @@ pub enum WatchEvent {
     Changed {
         paths: Vec<String>,
     },
-    Index(IndexEvent),
+    /// Progress of the pass in hand.
+    Index {
+        progress: IndexEvent,
+    },
     /// A pass finished.
     Synced {
         report: IndexReport,
@@ -85,7 +88,7 @@ impl Engine {
         if opts.events {
             self.watch_folders(&mut watcher, on_event)?;
         }
-        let index_event = |e: IndexEvent| on_event(WatchEvent::Index(e));
+        let index_event = |e: IndexEvent| on_event(WatchEvent::Index { progress: e });
 
         // Paths queued by an earlier run that stopped are covered by the full pass below.
         let leftover = self.db()?.queued(usize::MAX)?;

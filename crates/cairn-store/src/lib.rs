@@ -20,6 +20,11 @@ use lancedb::table::optimize::OptimizeAction;
 use lancedb::{Connection, DistanceType, Table};
 use std::path::Path;
 
+/// Lance refuses filters with more than 500 conditions: long lists are split into several
+/// filters (an `IN` list item and each side of a pair count as conditions).
+const MAX_LIST_PER_FILTER: usize = 200;
+const MAX_PAIRS_PER_FILTER: usize = 100;
+
 /// Bumped whenever the row layout changes; part of the table name, so a store written by an
 /// older release is never read with the wrong columns.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -187,27 +192,33 @@ impl Store {
         self.delete_where(Some(pred)).await
     }
 
-    /// Removes the chunks of exact versions (`path` with content `hash`), in one commit.
+    /// Removes the chunks of exact versions (`path` with content `hash`).
     pub async fn delete_versions(&self, versions: &[(&str, &str)]) -> Result<(), StoreError> {
-        let pred = versions
-            .iter()
-            .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").eq(lit(*h))))
-            .reduce(|a, b| a.or(b));
-        self.delete_where(pred).await
+        for part in versions.chunks(MAX_PAIRS_PER_FILTER) {
+            let pred = part
+                .iter()
+                .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").eq(lit(*h))))
+                .reduce(|a, b| a.or(b));
+            self.delete_where(pred).await?;
+        }
+        Ok(())
     }
 
-    /// For each `(path, keep_hash)`, removes that path's chunks of any other content, in one commit.
+    /// For each `(path, keep_hash)`, removes that path's chunks of any other content.
     pub async fn delete_older_versions(&self, keep: &[(&str, &str)]) -> Result<(), StoreError> {
-        let pred = keep
-            .iter()
-            .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").not_eq(lit(*h))))
-            .reduce(|a, b| a.or(b));
-        self.delete_where(pred).await
+        for part in keep.chunks(MAX_PAIRS_PER_FILTER) {
+            let pred = part
+                .iter()
+                .map(|(p, h)| col("path").eq(lit(*p)).and(col("file_hash").not_eq(lit(*h))))
+                .reduce(|a, b| a.or(b));
+            self.delete_where(pred).await?;
+        }
+        Ok(())
     }
 
-    /// Removes every chunk of these paths, in one commit.
+    /// Removes every chunk of these paths.
     pub async fn delete_paths(&self, paths: &[&str]) -> Result<(), StoreError> {
-        for part in paths.chunks(500) {
+        for part in paths.chunks(MAX_LIST_PER_FILTER) {
             let list = part.iter().map(|p| lit(*p)).collect();
             self.delete_where(Some(col("path").in_list(list, false))).await?;
         }
@@ -228,7 +239,7 @@ impl Store {
         };
         let mut out = Vec::new();
         for (column, values) in [("file_hash", file_hashes), ("text_hash", text_hashes)] {
-            for part in values.chunks(500) {
+            for part in values.chunks(MAX_LIST_PER_FILTER) {
                 if part.is_empty() {
                     continue;
                 }
@@ -525,6 +536,29 @@ mod tests {
         // Opening again finds the migrated table.
         drop(store);
         assert_eq!(Store::open(dir.path(), "test/4", 4).await.unwrap().count().await.unwrap(), 2);
+    }
+
+    /// A batch of a thousand one-passage files is deleted and looked up without hitting
+    /// Lance's limit on filter size.
+    #[tokio::test]
+    async fn large_batches_of_versions_and_paths_are_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "test/4", 4).await.unwrap();
+        let rows: Vec<ChunkRow> =
+            (0..1000).map(|i| row(&format!("/d/f{i}.txt"), 0, &format!("text {i}"), 0.5)).collect();
+        store.add(&rows).await.unwrap();
+        let paths: Vec<String> = rows.iter().map(|r| r.path.clone()).collect();
+        let versions: Vec<(&str, &str)> = paths.iter().map(|p| (p.as_str(), "h1")).collect();
+        store.delete_older_versions(&versions).await.unwrap();
+        assert_eq!(store.count().await.unwrap(), 1000);
+        let ths: Vec<String> = rows.iter().map(|r| text_hash(&r.embed_text())).collect();
+        let th_refs: Vec<&str> = ths.iter().map(String::as_str).collect();
+        assert_eq!(store.known_vectors(&["h1"], &th_refs).await.unwrap().len(), 2000);
+        store.delete_versions(&versions[..600]).await.unwrap();
+        assert_eq!(store.count().await.unwrap(), 400);
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        store.delete_paths(&refs).await.unwrap();
+        assert_eq!(store.count().await.unwrap(), 0);
     }
 
     #[tokio::test]
