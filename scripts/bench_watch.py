@@ -126,8 +126,9 @@ def main():
           f"max {max(ref):.2f} s")
     out = subprocess.run(cairn + ["--json", "search", f"N{i}R{2000 + a.edits - 1}", "-k", "3"],
                          capture_output=True, text=True, check=True).stdout
-    top = json.loads(out)[0]
-    print(f"last edit found by `cairn search N{i}R{2000 + a.edits - 1}`: {top['path'] == p} ({top['path']}: {top['text'][:60]!r})")
+    hits = json.loads(out)
+    rank = next((n + 1 for n, h in enumerate(hits) if h["path"] == p), None)
+    print(f"last edit's new text found by `cairn search N{i}R{2000 + a.edits - 1} -k 3`: rank {rank}")
     c = subprocess.run(cairn + ["--json", "check", "--disk"], capture_output=True, text=True)
     c = json.loads(c.stdout)
     print(f"check --disk: {c['files_indexed']} indexed, lost {len(c['lost'])}, duplicate {c['duplicate_chunks']}, "

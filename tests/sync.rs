@@ -118,6 +118,11 @@ async fn the_watcher_follows_atomic_saves_renames_moves_and_deletes() {
         found(&engine, "lighthouse lens", 3).await.iter().any(|p| p.ends_with("diary.md"))
     })
     .await;
+    // Class 19: a manual re-index while the watcher runs is told to wait, with a reason.
+    let second = self::engine(&tmp.path().join("data"));
+    let err = second.index(&quiet).await.unwrap_err();
+    assert!(matches!(err, cairn_engine::EngineError::Busy(_)) && err.to_string().contains("cairn watch"), "{err}");
+    drop(second);
     eventually("plan.txt searchable", || async {
         found(&engine, "harbour dredging permit", 3).await.iter().any(|p| p.ends_with("plan.txt"))
     })

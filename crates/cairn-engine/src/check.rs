@@ -67,8 +67,11 @@ impl Engine {
                 }
             }
         }
-        out.orphaned_chunks =
-            stored.iter().filter(|(p, _)| p.starts_with('/')).flat_map(|(_, v)| v.iter().map(|(_, n)| n)).sum();
+        out.orphaned_chunks = stored
+            .iter()
+            .filter(|(p, _)| std::path::Path::new(p).is_absolute())
+            .flat_map(|(_, v)| v.iter().map(|(_, n)| n))
+            .sum();
         Ok(out)
     }
 }

@@ -20,7 +20,7 @@ pub enum EngineError {
     Io { what: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
-    #[error("another cairn process is indexing {0} right now; try again when it has finished")]
+    #[error("another cairn process (`cairn index` or `cairn watch`) is writing to the index in {0}; try again when it has finished (a running watcher already picks up every change)")]
     Busy(String),
 }
 

@@ -535,7 +535,7 @@ impl Engine {
             .versions()
             .await?
             .into_iter()
-            .filter(|(p, _, _)| p.starts_with('/') && !known.contains(p))
+            .filter(|(p, _, _)| std::path::Path::new(p).is_absolute() && !known.contains(p))
             .map(|(p, _, _)| p)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
