@@ -3,7 +3,8 @@
 use crate::Anchor;
 use serde::{Deserialize, Serialize};
 
-/// The formats Cairn reads. `Text` covers plain text and anything decoded as such (code, logs).
+/// The formats Cairn reads. `Text` covers plain text and anything decoded as such (logs,
+/// configuration, prose); `Code` is source code split along its definitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -12,6 +13,19 @@ pub enum Format {
     Html,
     Pdf,
     Docx,
+    /// Comma- or tab-separated values.
+    Csv,
+    Xlsx,
+    /// OpenDocument spreadsheet.
+    Ods,
+    Pptx,
+    /// OpenDocument text.
+    Odt,
+    Epub,
+    Rtf,
+    Code,
+    /// A single RFC 5322 message (`.eml`).
+    Email,
 }
 
 impl Format {
@@ -22,6 +36,15 @@ impl Format {
             Format::Html => "html",
             Format::Pdf => "pdf",
             Format::Docx => "docx",
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Ods => "ods",
+            Format::Pptx => "pptx",
+            Format::Odt => "odt",
+            Format::Epub => "epub",
+            Format::Rtf => "rtf",
+            Format::Code => "code",
+            Format::Email => "email",
         }
     }
 }

@@ -8,80 +8,24 @@
 //! (a DOCX has no fixed pages).
 
 use crate::ParseError;
+use crate::package::{Package, attr, collapse, element_text, entity};
 use cairn_core::{Anchor, Block, Document};
 use quick_xml::Reader;
-use quick_xml::events::{BytesRef, BytesStart, Event};
-use std::io::{Cursor, Read};
-
-/// Largest XML part read from the archive (guards against zip bombs).
-const MAX_PART_BYTES: u64 = 256 * 1024 * 1024;
+use quick_xml::events::{BytesStart, Event};
 
 pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Empty);
-    }
-    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return Err(ParseError::Unsupported(
-            "not a DOCX: an encrypted (password-protected) Word file or a legacy .doc".to_owned(),
-        ));
-    }
-    let corrupt = |detail: String| ParseError::Corrupt(format!("corrupt DOCX: {detail}"));
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| corrupt(e.to_string()))?;
-    let xml = read_part(&mut archive, "word/document.xml")
-        .map_err(&corrupt)?
-        .ok_or_else(|| corrupt("missing word/document.xml".to_owned()))?;
-    let core_title = read_part(&mut archive, "docProps/core.xml").ok().flatten().and_then(|x| core_title(&x));
+    let mut package = Package::open(bytes, "DOCX", "a legacy Word .doc file")?;
+    let xml = package.required("word/document.xml")?;
+    let core_title = package.text("docProps/core.xml").ok().flatten().and_then(|x| element_text(&x, b"title"));
 
     let mut body = Body::default();
-    body.read(&xml).map_err(corrupt)?;
+    body.read(&xml).map_err(|e| package.corrupt(e))?;
     let title = body.title_style.take().or(core_title).or(body.first_h1.take());
     let doc = Document { title, blocks: body.finish(), warnings: Vec::new() };
     if doc.is_empty() {
         return Err(ParseError::NoText { format: "DOCX" });
     }
     Ok(doc)
-}
-
-fn read_part(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Option<String>, String> {
-    let file = match archive.by_name(name) {
-        Ok(f) => f,
-        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut raw = Vec::new();
-    file.take(MAX_PART_BYTES).read_to_end(&mut raw).map_err(|e| format!("{name}: {e}"))?;
-    match String::from_utf8(raw) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) => Ok(Some(String::from_utf8_lossy(e.as_bytes()).into_owned())),
-    }
-}
-
-/// `dc:title` of `docProps/core.xml`.
-fn core_title(xml: &str) -> Option<String> {
-    let mut reader = Reader::from_str(xml);
-    let mut inside = false;
-    let mut title = String::new();
-    loop {
-        match reader.read_event().ok()? {
-            Event::Start(e) if e.local_name().as_ref() == b"title" => inside = true,
-            Event::End(e) if e.local_name().as_ref() == b"title" => break,
-            Event::Text(t) if inside => title.push_str(&t.decode().ok()?),
-            Event::GeneralRef(r) if inside => title.push_str(&entity(&r)),
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!title.is_empty()).then_some(title)
-}
-
-/// `&amp;`, `&#233;` and friends.
-fn entity(r: &BytesRef<'_>) -> String {
-    if let Ok(Some(c)) = r.resolve_char_ref() {
-        return c.to_string();
-    }
-    let name = r.decode().unwrap_or_default();
-    quick_xml::escape::resolve_xml_entity(&name).unwrap_or_default().to_owned()
 }
 
 #[derive(Default)]
@@ -302,12 +246,6 @@ impl Body {
     }
 }
 
-fn attr(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
-    e.attributes().flatten().find(|a| a.key.local_name().as_ref() == local).map(|a| {
-        a.unescape_value().map(|v| v.into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(&a.value).into_owned())
-    })
-}
-
 /// Heading level from a paragraph style id (`Heading2`, `heading 2`, `Title`) or outline level;
 /// `Some(0)` is the document title.
 fn heading_level(style: Option<&str>, outline: Option<u8>) -> Option<u8> {
@@ -325,14 +263,10 @@ fn heading_level(style: Option<&str>, outline: Option<u8>) -> Option<u8> {
     outline
 }
 
-fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Cursor, Write};
 
     /// A DOCX with the given `word/document.xml` body (and optional core title), built in memory.
     pub(crate) fn docx(body: &str, core_title: Option<&str>) -> Vec<u8> {

@@ -10,11 +10,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod chunker;
+mod code;
 mod decode;
+mod delimited;
 mod docx;
 mod error;
 mod html;
 mod markdown;
+mod package;
 mod pdf;
 mod text;
 
@@ -39,50 +42,20 @@ impl Default for ParseLimits {
     }
 }
 
-/// Extensions read as plain text: prose, logs, source code and configuration.
+/// Extensions read as plain text: prose, logs, configuration and data.
 const TEXT_EXTENSIONS: &[&str] = &[
     "txt",
     "text",
     "log",
-    "rs",
-    "py",
-    "js",
-    "mjs",
-    "cjs",
-    "ts",
-    "jsx",
-    "tsx",
-    "c",
-    "h",
-    "cc",
-    "cpp",
-    "cxx",
-    "hpp",
-    "java",
-    "kt",
-    "go",
-    "rb",
-    "php",
-    "cs",
-    "swift",
-    "scala",
-    "lua",
-    "r",
-    "pl",
     "json",
     "toml",
     "yaml",
     "yml",
-    "csv",
-    "tsv",
     "xml",
     "ini",
     "cfg",
     "conf",
     "properties",
-    "sh",
-    "bash",
-    "zsh",
     "sql",
     "rst",
     "tex",
@@ -90,6 +63,12 @@ const TEXT_EXTENSIONS: &[&str] = &[
     "org",
     "css",
     "scss",
+];
+
+/// Extensions read as source code, split along their definitions.
+const CODE_EXTENSIONS: &[&str] = &[
+    "rs", "py", "js", "mjs", "cjs", "ts", "jsx", "tsx", "c", "h", "cc", "cpp", "cxx", "hpp", "java", "kt", "go", "rb",
+    "php", "cs", "swift", "scala", "lua", "r", "pl", "sh", "bash", "zsh",
 ];
 
 /// The format a file is read as, from its extension (case-insensitive). `None` means Cairn does
@@ -101,6 +80,8 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
         "html" | "htm" | "xhtml" => Some(Format::Html),
         "pdf" => Some(Format::Pdf),
         "docx" => Some(Format::Docx),
+        "csv" | "tsv" | "tab" => Some(Format::Csv),
+        e if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
         e if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
         _ => None,
     }
@@ -114,6 +95,11 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
         Format::Html => html::parse(bytes),
         Format::Pdf => pdf::parse(bytes, limits),
         Format::Docx => docx::parse(bytes),
+        Format::Csv => delimited::parse(bytes),
+        Format::Code => code::parse(bytes),
+        Format::Xlsx | Format::Ods | Format::Pptx | Format::Odt | Format::Epub | Format::Rtf | Format::Email => {
+            Err(ParseError::Unsupported(format!("{} files are not read yet", format.as_str())))
+        }
     }
 }
 
@@ -123,7 +109,8 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
 #[allow(clippy::unwrap_used)]
 pub(crate) fn assert_blocks(doc: &Document, title: Option<&str>, expected: &[(&str, &[&str])]) {
     assert_eq!(doc.title.as_deref(), title);
-    let got: Vec<(String, Vec<String>)> = doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
+    let got: Vec<(String, Vec<String>)> =
+        doc.blocks.iter().map(|b| (b.text.clone(), b.anchor.heading.clone())).collect();
     let want: Vec<(String, Vec<String>)> =
         expected.iter().map(|(t, h)| (t.to_string(), h.iter().map(|s| s.to_string()).collect())).collect();
     assert_eq!(got, want);
@@ -142,7 +129,12 @@ mod tests {
     fn formats_follow_extensions() {
         check("notes/a.TXT", Some(Format::Text));
         check("server.log", Some(Format::Text));
-        check("main.rs", Some(Format::Text));
+        check("main.rs", Some(Format::Code));
+        check("app.TSX", Some(Format::Code));
+        check("run.sh", Some(Format::Code));
+        check("Cargo.toml", Some(Format::Text));
+        check("data.csv", Some(Format::Csv));
+        check("data.TSV", Some(Format::Csv));
         check("config.YML", Some(Format::Text));
         check("README.md", Some(Format::Markdown));
         check("page.XHTML", Some(Format::Html));
@@ -193,6 +185,19 @@ mod tests {
         );
         check_chunks(Format::Docx, &docx::tests::docx(&body, None), &[("Report", "Numbers went up.", "§ Report")]);
         check_chunks(
+            Format::Csv,
+            b"Region,Q1\nWest,\"1,200\"\nEast,900\n",
+            &[("", "Region: West; Q1: 1,200\nRegion: East; Q1: 900", "lines 2-3")],
+        );
+        check_chunks(
+            Format::Code,
+            b"use x;\n\n/// Adds.\nfn add(a: u32) -> u32 {\n    a + 1\n}\n",
+            &[
+                ("", "use x;", "line 1"),
+                ("fn add(a: u32) -> u32", "/// Adds.\nfn add(a: u32) -> u32 {\n    a + 1\n}", "lines 3-6"),
+            ],
+        );
+        check_chunks(
             Format::Pdf,
             &pdf::tests::pdf(&["alpha page one", "beta page two"], false),
             &[("", "alpha page one", "p. 1"), ("", "beta page two", "p. 2")],
@@ -231,7 +236,7 @@ mod tests {
                 inputs.push(damaged);
             }
             for input in &inputs {
-                for format in [Format::Text, Format::Markdown, Format::Html, Format::Docx] {
+                for format in [Format::Text, Format::Markdown, Format::Html, Format::Docx, Format::Csv, Format::Code] {
                     if let Ok(doc) = parse(format, input, &ParseLimits::default()) {
                         assert!(chunk(&doc, &counter, &ChunkOptions::default()).iter().all(|c| c.tokens <= 16));
                     }
@@ -248,4 +253,3 @@ mod tests {
         }
     }
 }
-
