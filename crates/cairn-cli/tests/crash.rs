@@ -56,7 +56,7 @@ fn document(rng: &mut Rng, n: u64) -> String {
 fn mutate(dir: &Path, rng: &mut Rng, next_id: &mut u64) {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    for _ in 0..3 {
+    for _ in 0..6 {
         let f = &files[rng.below(files.len() as u64) as usize];
         if f.exists() {
             let n = 10_000 + rng.below(1000);
@@ -72,7 +72,7 @@ fn mutate(dir: &Path, rng: &mut Rng, next_id: &mut u64) {
     if victim.exists() {
         std::fs::remove_file(victim).unwrap();
     }
-    for _ in 0..2 {
+    for _ in 0..4 {
         std::fs::write(dir.join(format!("new {}.md", *next_id)), document(rng, *next_id)).unwrap();
         *next_id += 1;
     }
@@ -100,7 +100,7 @@ fn killing_the_indexer_at_random_moments_loses_and_duplicates_nothing() {
         }
         // Loading the model takes about a second; kill anywhere from start-up to well into
         // embedding and writing.
-        let delay = Duration::from_millis(200 + rng.below(if trial == 0 { 8000 } else { 3000 }));
+        let delay = Duration::from_millis(200 + rng.below(if trial == 0 { 8000 } else { 2500 }));
         let mut child = cairn(&data).arg("index").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {

@@ -58,9 +58,16 @@ impl FolderWatcher {
     pub fn start(opts: DebounceOptions) -> Result<(FolderWatcher, Receiver<Change>), WatchError> {
         let (raw_tx, raw_rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
         let (tx, rx) = std::sync::mpsc::channel::<Change>();
-        let watcher = notify::recommended_watcher(move |e| {
-            let _ = raw_tx.send(e);
-        })
+        // Symlinked folders are not followed by the OS watcher: a link to `/` or to a huge share
+        // would otherwise add watches on all of it. Changes behind links inside the folder are
+        // picked up by the periodic rescan (which does follow links that stay inside).
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let watcher = notify::RecommendedWatcher::new(
+            move |e| {
+                let _ = raw_tx.send(e);
+            },
+            config,
+        )
         .map_err(|e| WatchError::Watch { path: String::new(), reason: e.to_string() })?;
         std::thread::Builder::new()
             .name("cairn-watch".into())
@@ -220,6 +227,14 @@ mod tests {
 
         std::fs::remove_file(root.join("burst.txt")).unwrap();
         assert!(next_paths(&rx).contains(&root.join("burst.txt")));
+
+        // A symlink to a tree outside the folder is not followed into.
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("link-out")).unwrap();
+        let _ = next_paths(&rx);
+        std::fs::write(outside.path().join("elsewhere.txt"), "x").unwrap();
+        let seen = next_paths(&rx);
+        assert!(!seen.iter().any(|p| p.ends_with("elsewhere.txt")), "{seen:?}");
     }
 
     #[test]
