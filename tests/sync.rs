@@ -392,5 +392,18 @@ async fn edits_re_embed_only_changed_passages_and_copies_embed_nothing() {
     assert_eq!((r.indexed, r.chunks_embedded), (1, 0), "{r:?}");
     let r = e.sync(Scope::Paths(vec![docs.join("manual copy.md")]), &quiet).await.unwrap();
     assert_eq!(r.unchanged, 1);
+
+    // A same-size rewrite with the old modification time put back (`cp -p`, some sync tools):
+    // a full rescan cannot tell, but when the watcher names the path it is read and hashed.
+    let path = docs.join("note.txt");
+    std::fs::write(&path, "The ferry leaves at seven.\n").unwrap();
+    e.index(&quiet).await.unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "The train leaves at eight.\n").unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(e.index(&quiet).await.unwrap().indexed, 0, "size and mtime match: a rescan trusts them");
+    let r = e.sync(Scope::Paths(vec![path.clone()]), &quiet).await.unwrap();
+    assert_eq!(r.indexed, 1, "{r:?}");
+    assert!(found(&e, "when does the train leave", 1).await[0].ends_with("note.txt"));
     assert!(e.check(true).await.unwrap().is_clean());
 }

@@ -121,6 +121,14 @@ enum Parsed {
     Changing { item: WorkItem },
 }
 
+/// What a pass will do: files to read, files that are gone. `verify`: read files whose size and
+/// mtime match the records too (the watcher said they changed).
+struct Plan {
+    work: Vec<WorkItem>,
+    gone: Vec<String>,
+    verify: bool,
+}
+
 /// What an indexing pass covers: every registered folder, or only some paths inside them
 /// (files or folders; a path that no longer exists means it was deleted or moved away).
 #[derive(Clone, Debug)]
@@ -253,10 +261,10 @@ impl Engine {
         start: &std::path::Path,
         opts: &cairn_ingest::ScanOptions,
         report: &mut IndexReport,
-        work: &mut Vec<WorkItem>,
-        gone: &mut Vec<String>,
+        plan: &mut Plan,
         on_event: &(dyn Fn(IndexEvent) + Send + Sync),
     ) -> Result<(), EngineError> {
+        let Plan { work, gone, verify } = plan;
         let root = PathBuf::from(&folder.path);
         if start == root {
             on_event(IndexEvent::Scanning { folder: folder.path.clone() });
@@ -313,8 +321,22 @@ impl Engine {
                         && k.mtime_ns == f.mtime_ns
                         && matches!(k.status, FileStatus::Indexed | FileStatus::Skipped)
                 });
-                if unchanged {
+                if unchanged && !*verify {
                     report.unchanged += 1;
+                    continue;
+                }
+                if unchanged {
+                    // The watcher saw this path change, yet size and mtime match (a same-size
+                    // rewrite with the time restored, `cp -p`): read and hash it to be sure.
+                    // Still indexed meanwhile, so not marked pending.
+                    work.push(WorkItem {
+                        path: f.path.clone(),
+                        key,
+                        folder_id: folder.id,
+                        size: f.size,
+                        mtime_ns: f.mtime_ns,
+                        known: prior,
+                    });
                     continue;
                 }
                 // Recorded before any work starts: a crash or kill from here on leaves the file
@@ -364,21 +386,12 @@ impl Engine {
 
         // 1. Scan and decide what to look at.
         let folders = self.db()?.folders()?;
-        let mut work = Vec::new();
-        let mut gone = Vec::new();
+        let mut plan = Plan { work: Vec::new(), gone: Vec::new(), verify: matches!(scope, Scope::Paths(_)) };
         match &scope {
             Scope::All => {
                 report.orphans_removed = self.sweep_orphans(store).await?;
                 for folder in &folders {
-                    self.plan(
-                        folder,
-                        std::path::Path::new(&folder.path),
-                        &opts,
-                        &mut report,
-                        &mut work,
-                        &mut gone,
-                        on_event,
-                    )?;
+                    self.plan(folder, std::path::Path::new(&folder.path), &opts, &mut report, &mut plan, on_event)?;
                 }
             }
             Scope::Paths(paths) => {
@@ -397,14 +410,15 @@ impl Engine {
                     for folder in &folders {
                         let root = std::path::Path::new(&folder.path);
                         if p.starts_with(root) {
-                            self.plan(folder, p, &opts, &mut report, &mut work, &mut gone, on_event)?;
+                            self.plan(folder, p, &opts, &mut report, &mut plan, on_event)?;
                         } else if root.starts_with(p) {
-                            self.plan(folder, root, &opts, &mut report, &mut work, &mut gone, on_event)?;
+                            self.plan(folder, root, &opts, &mut report, &mut plan, on_event)?;
                         }
                     }
                 }
             }
         }
+        let Plan { work, gone, .. } = plan;
         on_event(IndexEvent::Planned { to_check: work.len(), unchanged: report.unchanged, deleted: gone.len() });
 
         // 2. Deleted files stop answering at once. Their chunks stay in the store until the new
