@@ -30,7 +30,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
         let byte = byte + text.get(byte..).map_or(0, |rest| rest.len() - rest.trim_start_matches('\n').len());
         u32::try_from(line_starts.partition_point(|&s| s <= byte)).unwrap_or(u32::MAX).max(1)
     };
-    let mut rows: Vec<(u32, u32, Vec<String>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut record = ::csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -45,26 +45,36 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
             }
         }
         let start = record.position().map_or(1, |p| line_of(p.byte()));
-        let cells: Vec<String> = record.iter().map(clean).collect();
+        let cells: Vec<(usize, String)> = record.iter().map(clean).enumerate().filter(|(_, c)| !c.is_empty()).collect();
         let breaks = record.iter().map(|f| f.trim_end().matches('\n').count()).sum::<usize>();
         let end = start.saturating_add(u32::try_from(breaks).unwrap_or(u32::MAX));
-        if cells.iter().any(|c| !c.is_empty()) {
-            rows.push((start, end, cells));
+        if !cells.is_empty() {
+            rows.push(Row { start, end, cells });
         }
     }
     if let Some(line) = unterminated_quote(text, &rows) {
         warnings.push(format!("a quoted field opened on line {line} is never closed (file truncated?)"));
     }
-    let blocks = rows_to_blocks(rows, &[]);
+    let blocks = rows_to_blocks(rows, &[], |i| format!("column {}", i + 1));
     if blocks.is_empty() {
         return Err(ParseError::NoText { format: "CSV" });
     }
     Ok(Document { title: None, blocks, warnings })
 }
 
-/// Rows (first line, last line, cells) to blocks under `heading`: the first row is the header
-/// unless it is all numbers; a file that is only a header row becomes one `a | b` block.
-pub(crate) fn rows_to_blocks(rows: Vec<(u32, u32, Vec<String>)>, heading: &[String]) -> Vec<Block> {
+/// A row of a table: its first and last line (or spreadsheet row number) and its non-empty
+/// cells as (0-based column, text), in column order.
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub start: u32,
+    pub end: u32,
+    pub cells: Vec<(usize, String)>,
+}
+
+/// Rows to blocks under `heading`: the first row is the header unless it is all numbers; a
+/// table that is only a header row becomes one `a | b` block. `column` names a column that has
+/// no header (`column 4` in a CSV, `column D` in a spreadsheet).
+pub(crate) fn rows_to_blocks(rows: Vec<Row>, heading: &[String], column: fn(usize) -> String) -> Vec<Block> {
     let mut rows = rows.into_iter();
     let Some(first) = rows.next() else { return Vec::new() };
     let anchor = |start: u32, end: u32| Anchor {
@@ -73,33 +83,36 @@ pub(crate) fn rows_to_blocks(rows: Vec<(u32, u32, Vec<String>)>, heading: &[Stri
         heading: heading.to_vec(),
         ..Default::default()
     };
-    let is_header = !first.2.iter().filter(|c| !c.is_empty()).all(|c| looks_numeric(c));
-    let (header, mut data): (Vec<String>, Vec<(u32, u32, Vec<String>)>) =
-        if is_header { (first.2.clone(), Vec::new()) } else { (Vec::new(), vec![first.clone()]) };
+    let is_header = !first.cells.iter().all(|(_, c)| looks_numeric(c));
+    let (header, mut data): (Vec<(usize, String)>, Vec<Row>) =
+        if is_header { (first.cells.clone(), Vec::new()) } else { (Vec::new(), vec![first.clone()]) };
     data.extend(rows);
     if data.is_empty() {
-        let cells: Vec<&str> = first.2.iter().map(String::as_str).filter(|c| !c.is_empty()).collect();
-        return vec![Block { text: cells.join(" | "), anchor: anchor(first.0, first.1) }];
+        let cells: Vec<&str> = first.cells.iter().map(|(_, c)| c.as_str()).collect();
+        return vec![Block { text: cells.join(" | "), anchor: anchor(first.start, first.end) }];
     }
     data.into_iter()
-        .filter_map(|(start, end, cells)| {
-            let text = pair_with_header(&header, &cells);
-            (!text.is_empty()).then(|| Block { text, anchor: anchor(start, end) })
+        .filter_map(|row| {
+            let text = pair_with_header(&header, &row.cells, column);
+            (!text.is_empty()).then(|| Block { text, anchor: anchor(row.start, row.end) })
         })
         .collect()
 }
 
-/// `Header: value; Other: value`, empty cells left out, cells past the header (or under an empty
-/// header cell) labelled `column N`.
-pub(crate) fn pair_with_header(header: &[String], cells: &[String]) -> String {
+/// `Header: value; Other: value`; a cell whose column has no header is labelled by `column`.
+pub(crate) fn pair_with_header(
+    header: &[(usize, String)],
+    cells: &[(usize, String)],
+    column: fn(usize) -> String,
+) -> String {
     let mut pairs = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
+    for (i, cell) in cells {
         if cell.is_empty() {
             continue;
         }
-        match header.get(i).filter(|h| !h.is_empty()) {
-            Some(h) => pairs.push(format!("{h}: {cell}")),
-            None => pairs.push(format!("column {}: {cell}", i + 1)),
+        match header.binary_search_by_key(i, |(c, _)| *c).ok().and_then(|at| header.get(at)) {
+            Some((_, h)) => pairs.push(format!("{h}: {cell}")),
+            None => pairs.push(format!("{}: {cell}", column(*i))),
         }
     }
     pairs.join(PAIR_SEPARATOR)
@@ -136,11 +149,11 @@ fn sniff_delimiter(text: &str) -> u8 {
 
 /// The line of the last row when its text holds an odd number of quotes (a quoted field that runs
 /// to the end of the file).
-fn unterminated_quote(text: &str, rows: &[(u32, u32, Vec<String>)]) -> Option<u32> {
-    let (start, _, _) = rows.last()?;
+fn unterminated_quote(text: &str, rows: &[Row]) -> Option<u32> {
+    let start = rows.last()?.start;
     let offset = text.split_inclusive('\n').take(usize::try_from(start.saturating_sub(1)).ok()?).map(str::len).sum();
     let tail = text.get(offset..)?;
-    (tail.matches('"').count() % 2 == 1).then_some(*start)
+    (tail.matches('"').count() % 2 == 1).then_some(start)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod html;
 mod markdown;
 mod package;
 mod pdf;
+mod spreadsheet;
 mod text;
 
 pub use cairn_core::Format;
@@ -81,6 +82,8 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
         "pdf" => Some(Format::Pdf),
         "docx" => Some(Format::Docx),
         "csv" | "tsv" | "tab" => Some(Format::Csv),
+        "xlsx" | "xlsm" => Some(Format::Xlsx),
+        "ods" => Some(Format::Ods),
         e if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
         e if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
         _ => None,
@@ -97,7 +100,9 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
         Format::Docx => docx::parse(bytes),
         Format::Csv => delimited::parse(bytes),
         Format::Code => code::parse(bytes),
-        Format::Xlsx | Format::Ods | Format::Pptx | Format::Odt | Format::Epub | Format::Rtf | Format::Email => {
+        Format::Xlsx => spreadsheet::parse(bytes, spreadsheet::Kind::Xlsx),
+        Format::Ods => spreadsheet::parse(bytes, spreadsheet::Kind::Ods),
+        Format::Pptx | Format::Odt | Format::Epub | Format::Rtf | Format::Email => {
             Err(ParseError::Unsupported(format!("{} files are not read yet", format.as_str())))
         }
     }
@@ -135,6 +140,9 @@ mod tests {
         check("Cargo.toml", Some(Format::Text));
         check("data.csv", Some(Format::Csv));
         check("data.TSV", Some(Format::Csv));
+        check("budget.XLSX", Some(Format::Xlsx));
+        check("budget.ods", Some(Format::Ods));
+        check("legacy.xls", None);
         check("config.YML", Some(Format::Text));
         check("README.md", Some(Format::Markdown));
         check("page.XHTML", Some(Format::Html));
@@ -197,6 +205,13 @@ mod tests {
                 ("fn add(a: u32) -> u32", "/// Adds.\nfn add(a: u32) -> u32 {\n    a + 1\n}", "lines 3-6"),
             ],
         );
+        let sheet: &[(u32, &[(&str, &str)])] =
+            &[(1, &[("A1", "s:Region"), ("B1", "s:Q1")]), (2, &[("A2", "s:West"), ("B2", "n:1200")])];
+        check_chunks(
+            Format::Xlsx,
+            &spreadsheet::tests::xlsx(&[("Sales", sheet)], Some("Plan")),
+            &[("Plan › Sales", "Region: West; Q1: 1200", "line 2")],
+        );
         check_chunks(
             Format::Pdf,
             &pdf::tests::pdf(&["alpha page one", "beta page two"], false),
@@ -223,10 +238,15 @@ mod tests {
         let good_md =
             "# A\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n- [ ] item\n  > quote\n\n```\ncode\n".as_bytes().to_vec();
         let good_html = b"<table><tr><td><table><tr><td>in</td></tr></table></td></tr></table><h1>x</h1>".to_vec();
+        let good_xlsx = spreadsheet::tests::xlsx(&[("S", &[(1, &[("A1", "s:h"), ("B1", "n:2")])])], Some("T"));
+        let good_ods = spreadsheet::tests::ods(
+            r#"<table:table table:name="S"><table:table-row><table:table-cell office:value-type="string"><text:p>h</text:p></table:table-cell></table:table-row></table:table>"#,
+            None,
+        );
         let counter = WhitespaceCounter { max: 16 };
         for seed in 0..200u64 {
             let mut inputs = vec![noise(seed, (seed as usize * 37) % 3000)];
-            for good in [&good_docx, &good_md, &good_html] {
+            for good in [&good_docx, &good_md, &good_html, &good_xlsx, &good_ods] {
                 let mut damaged = good.clone();
                 for (i, b) in noise(seed, 8).into_iter().enumerate() {
                     let at = (b as usize * 31 + i * 97 + seed as usize) % damaged.len();
@@ -236,7 +256,16 @@ mod tests {
                 inputs.push(damaged);
             }
             for input in &inputs {
-                for format in [Format::Text, Format::Markdown, Format::Html, Format::Docx, Format::Csv, Format::Code] {
+                for format in [
+                    Format::Text,
+                    Format::Markdown,
+                    Format::Html,
+                    Format::Docx,
+                    Format::Csv,
+                    Format::Code,
+                    Format::Xlsx,
+                    Format::Ods,
+                ] {
                     if let Ok(doc) = parse(format, input, &ParseLimits::default()) {
                         assert!(chunk(&doc, &counter, &ChunkOptions::default()).iter().all(|c| c.tokens <= 16));
                     }
