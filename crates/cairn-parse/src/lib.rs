@@ -17,8 +17,10 @@ mod docx;
 mod error;
 mod html;
 mod markdown;
+mod odt;
 mod package;
 mod pdf;
+mod pptx;
 mod spreadsheet;
 mod text;
 
@@ -84,6 +86,8 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
         "csv" | "tsv" | "tab" => Some(Format::Csv),
         "xlsx" | "xlsm" => Some(Format::Xlsx),
         "ods" => Some(Format::Ods),
+        "pptx" => Some(Format::Pptx),
+        "odt" => Some(Format::Odt),
         e if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
         e if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
         _ => None,
@@ -102,7 +106,9 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
         Format::Code => code::parse(bytes),
         Format::Xlsx => spreadsheet::parse(bytes, spreadsheet::Kind::Xlsx),
         Format::Ods => spreadsheet::parse(bytes, spreadsheet::Kind::Ods),
-        Format::Pptx | Format::Odt | Format::Epub | Format::Rtf | Format::Email => {
+        Format::Pptx => pptx::parse(bytes),
+        Format::Odt => odt::parse(bytes),
+        Format::Epub | Format::Rtf | Format::Email => {
             Err(ParseError::Unsupported(format!("{} files are not read yet", format.as_str())))
         }
     }
@@ -143,6 +149,9 @@ mod tests {
         check("budget.XLSX", Some(Format::Xlsx));
         check("budget.ods", Some(Format::Ods));
         check("legacy.xls", None);
+        check("deck.PPTX", Some(Format::Pptx));
+        check("letter.odt", Some(Format::Odt));
+        check("legacy.ppt", None);
         check("config.YML", Some(Format::Text));
         check("README.md", Some(Format::Markdown));
         check("page.XHTML", Some(Format::Html));
@@ -212,6 +221,20 @@ mod tests {
             &spreadsheet::tests::xlsx(&[("Sales", sheet)], Some("Plan")),
             &[("Plan › Sales", "Region: West; Q1: 1200", "line 2")],
         );
+        let slide = [pptx::tests::shape(Some("title"), &["Plan"]), pptx::tests::shape(None, &["Grow sales."])].concat();
+        check_chunks(
+            Format::Pptx,
+            &pptx::tests::pptx(&[(slide, Some("Say hi."))], &[0]),
+            &[("Plan", "Grow sales.\n\nNotes: Say hi.", "p. 1")],
+        );
+        check_chunks(
+            Format::Odt,
+            &odt::tests::odt(
+                r#"<text:h text:outline-level="1">Report</text:h><text:p>Numbers went up.</text:p>"#,
+                None,
+            ),
+            &[("Report", "Numbers went up.", "§ Report")],
+        );
         check_chunks(
             Format::Pdf,
             &pdf::tests::pdf(&["alpha page one", "beta page two"], false),
@@ -243,10 +266,18 @@ mod tests {
             r#"<table:table table:name="S"><table:table-row><table:table-cell office:value-type="string"><text:p>h</text:p></table:table-cell></table:table-row></table:table>"#,
             None,
         );
+        let good_pptx = pptx::tests::pptx(
+            &[(pptx::tests::shape(Some("title"), &["T"]), Some("n")), (pptx::tests::shape(None, &["b"]), None)],
+            &[1, 0],
+        );
+        let good_odt = odt::tests::odt(
+            r#"<text:h>H</text:h><text:list><text:list-item><text:p>x</text:p></text:list-item></text:list>"#,
+            Some("T"),
+        );
         let counter = WhitespaceCounter { max: 16 };
         for seed in 0..200u64 {
             let mut inputs = vec![noise(seed, (seed as usize * 37) % 3000)];
-            for good in [&good_docx, &good_md, &good_html, &good_xlsx, &good_ods] {
+            for good in [&good_docx, &good_md, &good_html, &good_xlsx, &good_ods, &good_pptx, &good_odt] {
                 let mut damaged = good.clone();
                 for (i, b) in noise(seed, 8).into_iter().enumerate() {
                     let at = (b as usize * 31 + i * 97 + seed as usize) % damaged.len();
@@ -265,6 +296,8 @@ mod tests {
                     Format::Code,
                     Format::Xlsx,
                     Format::Ods,
+                    Format::Pptx,
+                    Format::Odt,
                 ] {
                     if let Ok(doc) = parse(format, input, &ParseLimits::default()) {
                         assert!(chunk(&doc, &counter, &ChunkOptions::default()).iter().all(|c| c.tokens <= 16));
