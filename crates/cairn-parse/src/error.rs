@@ -23,9 +23,10 @@ pub enum ParseError {
     /// A password-protected document.
     #[error("encrypted {format} (password required)")]
     Encrypted { format: &'static str },
-    /// A PDF made of page images only.
-    #[error("PDF has no text layer (scanned pages need OCR)")]
-    NeedsOcr,
+    /// A PDF made of page images only, which OCR could not read; `why` says what to do
+    /// (`OCR is not available (tesseract not installed: install tesseract-ocr)`).
+    #[error("PDF has no text layer (scanned pages need OCR): {why}")]
+    NeedsOcr { why: String },
     /// The file is damaged or not what its extension claims. The message is complete and
     /// user-facing, e.g. `corrupt DOCX: invalid Zip archive`.
     #[error("{0}")]
@@ -53,7 +54,7 @@ impl ParseError {
             ParseError::Empty | ParseError::NoText { .. } => "empty",
             ParseError::Binary => "binary",
             ParseError::Encrypted { .. } => "encrypted",
-            ParseError::NeedsOcr => "needs_ocr",
+            ParseError::NeedsOcr { .. } => "needs_ocr",
             ParseError::Corrupt(_) => "corrupt",
             ParseError::Unsupported(_) => "unsupported",
             ParseError::Timeout { .. } => "timeout",
@@ -77,7 +78,11 @@ mod tests {
         check(ParseError::Empty, "empty", "empty file");
         check(ParseError::Binary, "binary", "binary content (not text)");
         check(ParseError::Encrypted { format: "PDF" }, "encrypted", "encrypted PDF (password required)");
-        check(ParseError::NeedsOcr, "needs_ocr", "PDF has no text layer (scanned pages need OCR)");
+        check(
+            ParseError::NeedsOcr { why: "OCR is turned off".into() },
+            "needs_ocr",
+            "PDF has no text layer (scanned pages need OCR): OCR is turned off",
+        );
         check(
             ParseError::Timeout { what: "PDF extraction", after: Duration::from_secs(120) },
             "timeout",

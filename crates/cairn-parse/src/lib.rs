@@ -1,19 +1,23 @@
 //! cairn-parse: a file's bytes to a `Document` of anchored blocks, and a `Document` to chunks
 //! that fit the embedder.
 //!
-//! One module per format (`text`, `markdown`, `html`, `pdf`, `docx`), plus `decode` (bytes to
-//! text) and `chunker`. This crate deliberately never touches the filesystem or the network: it
+//! One module per format (`text`, `code`, `markdown`, `html`, `pdf`, `docx`, `odt`, `rtf`,
+//! `epub`, `pptx`, `delimited` for CSV/TSV, `spreadsheet` for XLSX/ODS, `email` for `.eml`), plus
+//! `decode` (bytes to text), `package` (zip containers) and `chunker`. This crate deliberately never touches the filesystem or the network: it
 //! is given bytes. The one exception is PDF, which runs poppler's `pdftotext` as a child process.
 //! It never panics on any input: a file it cannot read is a `ParseError` with a reason a user
 //! can act on.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod bounded;
 mod chunker;
 mod code;
 mod decode;
 mod delimited;
 mod docx;
+mod email;
+mod epub;
 mod error;
 mod html;
 mod markdown;
@@ -21,9 +25,11 @@ mod odt;
 mod package;
 mod pdf;
 mod pptx;
+mod rtf;
 mod spreadsheet;
 mod text;
 
+pub use bounded::parse_bounded;
 pub use cairn_core::Format;
 pub use chunker::{CONTEXT_SEPARATOR, ChunkOptions, chunk};
 pub use error::ParseError;
@@ -37,11 +43,49 @@ use std::time::Duration;
 pub struct ParseLimits {
     /// How long `pdftotext` may run before it is killed (`ParseError::Timeout`).
     pub pdf_timeout: Duration,
+    /// How long an in-process reader (every format but PDF) may take in `parse_bounded`.
+    pub extract_timeout: Duration,
+    /// How scanned PDF pages (no text layer) are read.
+    pub ocr: OcrOptions,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits { pdf_timeout: Duration::from_secs(120) }
+        ParseLimits {
+            pdf_timeout: Duration::from_secs(120),
+            extract_timeout: Duration::from_secs(60),
+            ocr: OcrOptions::default(),
+        }
+    }
+}
+
+/// OCR of PDF pages that have no text layer: rendered by poppler's `pdftoppm`, read by
+/// `tesseract`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OcrOptions {
+    pub enabled: bool,
+    /// The tesseract program (a name on `PATH` or a path).
+    pub tesseract: String,
+    /// Tesseract language codes, `+`-separated (`eng`, `eng+deu`).
+    pub language: String,
+    /// Rendering resolution; 300 dpi is what tesseract is tuned for.
+    pub dpi: u32,
+    /// Time box for rendering, and separately for reading, one page.
+    pub page_timeout: Duration,
+    /// Pages read per file at most; the rest are reported as not read.
+    pub max_pages: usize,
+}
+
+impl Default for OcrOptions {
+    fn default() -> Self {
+        OcrOptions {
+            enabled: true,
+            tesseract: "tesseract".to_owned(),
+            language: "eng".to_owned(),
+            dpi: 300,
+            page_timeout: Duration::from_secs(90),
+            max_pages: 500,
+        }
     }
 }
 
@@ -88,6 +132,9 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
         "ods" => Some(Format::Ods),
         "pptx" => Some(Format::Pptx),
         "odt" => Some(Format::Odt),
+        "epub" => Some(Format::Epub),
+        "rtf" => Some(Format::Rtf),
+        "eml" => Some(Format::Email),
         e if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
         e if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
         _ => None,
@@ -108,9 +155,9 @@ pub fn parse(format: Format, bytes: &[u8], limits: &ParseLimits) -> Result<Docum
         Format::Ods => spreadsheet::parse(bytes, spreadsheet::Kind::Ods),
         Format::Pptx => pptx::parse(bytes),
         Format::Odt => odt::parse(bytes),
-        Format::Epub | Format::Rtf | Format::Email => {
-            Err(ParseError::Unsupported(format!("{} files are not read yet", format.as_str())))
-        }
+        Format::Epub => epub::parse(bytes),
+        Format::Rtf => rtf::parse(bytes),
+        Format::Email => email::parse(bytes),
     }
 }
 
@@ -162,6 +209,11 @@ mod tests {
         check("Makefile", None);
         check(".env", None);
         check("legacy.doc", None);
+        check("book.EPUB", Some(Format::Epub));
+        check("memo.rtf", Some(Format::Rtf));
+        check("Invoice.EML", Some(Format::Email));
+        check("outlook.msg", None);
+        check("inbox.mbox", None);
     }
 
     /// Parses and chunks `bytes`; every chunk must fit and the expected (context, text, anchor
@@ -236,6 +288,21 @@ mod tests {
             &[("Report", "Numbers went up.", "§ Report")],
         );
         check_chunks(
+            Format::Epub,
+            &epub::tests::epub(&[("ch1.xhtml", "<h1>One</h1><p>It began.</p>")], Some("Book"), None),
+            &[("Book › One", "It began.", "§ One")],
+        );
+        check_chunks(
+            Format::Rtf,
+            &rtf::tests::rtf(r"\pard\s1 Report\par\pard Numbers went {\b up}.\par", None),
+            &[("Report", "Numbers went up.", "§ Report")],
+        );
+        check_chunks(
+            Format::Email,
+            &email::tests::eml(&["From: Ann <ann@example.com>", "Subject: Invoice"], "Please pay.\n"),
+            &[("Invoice", "From: Ann <ann@example.com>\nSubject: Invoice\n\nPlease pay.", "")],
+        );
+        check_chunks(
             Format::Pdf,
             &pdf::tests::pdf(&["alpha page one", "beta page two"], false),
             &[("", "alpha page one", "p. 1"), ("", "beta page two", "p. 2")],
@@ -274,10 +341,30 @@ mod tests {
             r#"<text:h>H</text:h><text:list><text:list-item><text:p>x</text:p></text:list-item></text:list>"#,
             Some("T"),
         );
+        let good_epub = epub::tests::epub(
+            &[("a.xhtml", "<h1>A</h1><p>one</p>"), ("b.xhtml", "<table><tr><td>x</td></tr></table>")],
+            Some("T"),
+            None,
+        );
+        let good_rtf = rtf::tests::rtf(
+            r"\pard\s1 H\par\trowd\cellx100\pard\intbl caf\'e9\cell\row{\pict 0a}\u8364?\uc0\u-10179\u-8704 x\par",
+            Some("T"),
+        );
+        let good_eml = email::tests::eml(
+            &[
+                "From: =?UTF-8?B?TcO8bGxlcg==?= <a@example.com>",
+                "Subject: T",
+                "Content-Type: multipart/mixed; boundary=b",
+            ],
+            "--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nh=C3=A9llo\n--b\nContent-Type: text/html\nContent-Disposition: attachment; filename=a.txt\n\n<p>x</p>\n--b\nContent-Type: message/rfc822\n\nSubject: in\n\nbody\n--b--\n",
+        );
         let counter = WhitespaceCounter { max: 16 };
         for seed in 0..200u64 {
             let mut inputs = vec![noise(seed, (seed as usize * 37) % 3000)];
-            for good in [&good_docx, &good_md, &good_html, &good_xlsx, &good_ods, &good_pptx, &good_odt] {
+            for good in [
+                &good_docx, &good_md, &good_html, &good_xlsx, &good_ods, &good_pptx, &good_odt, &good_epub, &good_rtf,
+                &good_eml,
+            ] {
                 let mut damaged = good.clone();
                 for (i, b) in noise(seed, 8).into_iter().enumerate() {
                     let at = (b as usize * 31 + i * 97 + seed as usize) % damaged.len();
@@ -298,6 +385,9 @@ mod tests {
                     Format::Ods,
                     Format::Pptx,
                     Format::Odt,
+                    Format::Epub,
+                    Format::Rtf,
+                    Format::Email,
                 ] {
                     if let Ok(doc) = parse(format, input, &ParseLimits::default()) {
                         assert!(chunk(&doc, &counter, &ChunkOptions::default()).iter().all(|c| c.tokens <= 16));
