@@ -23,7 +23,8 @@ fn models_dir() -> PathBuf {
 }
 
 fn engine(data: &Path) -> Engine {
-    Engine::open(EngineConfig { data_dir: data.to_path_buf(), models_dir: models_dir(), embed_threads: Some(2) }).unwrap()
+    Engine::open(EngineConfig { data_dir: data.to_path_buf(), models_dir: models_dir(), embed_threads: Some(2) })
+        .unwrap()
 }
 
 fn quiet(_: IndexEvent) {}
@@ -91,8 +92,11 @@ async fn a_mixed_folder_is_indexed_searched_kept_in_sync_and_answered() {
     assert_eq!(again.indexed, 0);
 
     // An edit re-embeds that file only; the old text stops answering.
-    std::fs::write(docs.join("notes.md"), "# Project notes\n\n## Retrieval\n\nCairn ranks passages with a learned gradient boosted ranker.\n")
-        .unwrap();
+    std::fs::write(
+        docs.join("notes.md"),
+        "# Project notes\n\n## Retrieval\n\nCairn ranks passages with a learned gradient boosted ranker.\n",
+    )
+    .unwrap();
     let edit = engine.index(&quiet).await.unwrap();
     assert_eq!(edit.indexed, 1, "{edit:?}");
     assert!(edit.chunks_embedded >= 1 && edit.chunks_embedded <= 2, "{edit:?}");
@@ -112,7 +116,11 @@ async fn a_mixed_folder_is_indexed_searched_kept_in_sync_and_answered() {
 
     // Without a model, the answer is the best passages, labelled as such.
     let passages = engine
-        .ask("What was the Heron division's quarterly revenue?", &AskOptions { llm: LlmChoice::None, ..AskOptions::default() }, &|_| {})
+        .ask(
+            "What was the Heron division's quarterly revenue?",
+            &AskOptions { llm: LlmChoice::None, ..AskOptions::default() },
+            &|_| {},
+        )
         .await
         .unwrap();
     assert!(matches!(passages.mode, AnswerMode::Passages { .. }));
@@ -127,17 +135,53 @@ async fn a_mixed_folder_is_indexed_searched_kept_in_sync_and_answered() {
         .await
         .unwrap();
     match &answer.mode {
-        AnswerMode::Generated { model } => assert!(model.contains("SmolLM2"), "{model}"),
+        AnswerMode::Generated { provider, model } => {
+            assert_eq!(provider, "local");
+            assert!(model.contains("SmolLM2"), "{model}");
+        }
         other => panic!("expected a generated answer, got {other:?}"),
     }
     assert!(!answer.text.trim().is_empty());
     assert!(!streamed.lock().unwrap().is_empty(), "nothing was streamed");
-    assert!(!answer.sources.is_empty());
-    let given: Vec<u32> = answer.sources.iter().map(|c| c.number).collect();
-    assert!(answer.cited.iter().all(|n| given.contains(n)), "{answer:?}");
-    assert!(answer.sources.iter().any(|c| name(&c.path) == "report.pdf"), "the PDF was not among the sources");
-    assert!(answer.sources.iter().all(|c| Path::new(&c.path).exists()), "a source points to a missing file");
+    assert!(!answer.considered.is_empty());
+    assert!(
+        answer.sources.iter().all(|c| answer.considered.contains(c)),
+        "a listed source was never given: {answer:?}"
+    );
+    assert!(answer.considered.iter().any(|c| name(&c.path) == "report.pdf"), "the PDF was not among the sources");
+    assert!(answer.considered.iter().all(|c| Path::new(&c.path).exists()), "a source points to a missing file");
     assert_eq!(answer.prompt_version, "answer.v1");
+    assert_eq!((answer.cost, answer.cache_hit), (Some(cairn_engine::Money::ZERO), false), "the local model is free");
+    assert!(answer.prompt_tokens > 0 && answer.completion_tokens > 0);
+
+    // The same question again, asked differently only in case and spacing: the cache answers,
+    // the model is not called, and the ledger says so.
+    let again = engine
+        .ask("  what was the heron division's QUARTERLY revenue ", &AskOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    assert!(again.cache_hit);
+    assert_eq!(again.text, answer.text);
+    let calls = engine.calls_for_question(again.question_id.unwrap()).unwrap();
+    let chat: Vec<_> = calls.iter().filter(|c| c.call.kind == cairn_engine::CallKind::Chat).collect();
+    assert_eq!(chat.len(), 1);
+    assert!(chat[0].call.cache_hit && chat[0].call.input_tokens == 0);
+    let first = engine.calls_for_question(answer.question_id.unwrap()).unwrap();
+    let model_call = first.iter().find(|c| c.call.kind == cairn_engine::CallKind::Chat).unwrap();
+    assert_eq!(
+        (model_call.call.input_tokens, model_call.call.output_tokens),
+        (u64::from(answer.prompt_tokens), u64::from(answer.completion_tokens))
+    );
+    assert_eq!(model_call.call.prompt.as_deref(), Some("answer.v1"));
+
+    // An edit to a file the answer drew on takes the answer out of the cache.
+    let pdf = docs.join("report.pdf");
+    let bytes = std::fs::read(&pdf).unwrap();
+    std::fs::write(&pdf, [bytes.as_slice(), b"\n%edited\n"].concat()).unwrap();
+    engine.index(&quiet).await.unwrap();
+    let third =
+        engine.ask("What was the Heron division's quarterly revenue?", &AskOptions::default(), &|_| {}).await.unwrap();
+    assert!(!third.cache_hit, "an answer over a changed file came from the cache");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,9 +253,19 @@ async fn awkward_folders_links_long_lines_and_files_without_extensions() {
     let status = engine.status().unwrap();
     assert!(status.problems.iter().any(|p| p.path.ends_with("sub/alias.txt") && p.reason.contains("same file as")));
     // The long line is split into passages of bounded size, none silently lost.
-    let long: Vec<_> = engine.search("bananabanana", 1000).await.unwrap().into_iter().filter(|h| name(&h.path) == "long line.txt").collect();
+    let long: Vec<_> = engine
+        .search("bananabanana", 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| name(&h.path) == "long line.txt")
+        .collect();
     assert!(long.len() > 10, "only {} passages for 300 KB", long.len());
-    assert!(long.iter().all(|h| h.text.len() <= 4096), "a passage of {} bytes", long.iter().map(|h| h.text.len()).max().unwrap());
+    assert!(
+        long.iter().all(|h| h.text.len() <= 4096),
+        "a passage of {} bytes",
+        long.iter().map(|h| h.text.len()).max().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +278,8 @@ async fn a_second_indexer_on_the_same_data_is_told_to_wait() {
     let engine = engine(&data);
     engine.add_folder(&docs).unwrap();
     // Another process holds the writer lock.
-    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data.join("index.lock")).unwrap();
+    let held =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data.join("index.lock")).unwrap();
     held.try_lock().unwrap();
     let err = engine.index(&quiet).await.unwrap_err();
     assert_eq!(err.code(), cairn_core::ErrorCode::Busy);

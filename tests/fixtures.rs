@@ -6,6 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
+#[path = "provider_server.rs"]
+pub mod provider_server;
+
 /// A minimal valid PDF with one page per entry, each page showing its lines of text in
 /// Helvetica. Offsets in the cross-reference table are computed, so poppler reads it cleanly.
 pub fn pdf(pages: &[&[&str]]) -> Vec<u8> {
@@ -40,7 +43,9 @@ pub fn pdf(pages: &[&[&str]]) -> Vec<u8> {
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
     out
 }
 

@@ -343,10 +343,30 @@ async fn the_store_stays_small_and_another_embedder_never_mixes_vectors() {
     }
 
     // Class 21: another model with another dimension on the same data: no crash, no mixing,
-    // everything re-embedded into its own table, and switching back works.
+    // everything re-embedded into its own table in the background while searches keep reading
+    // the complete old one, one switch at the end, and switching back works.
     let e = engine(&data).with_embedder(Arc::new(Hashing));
+    let minilm = e.status().unwrap().embedder.unwrap();
+    assert!(
+        found(&e, "revision 29 tidal currents", 1).await[0].ends_with("n0.txt"),
+        "before the new table is built, searches read the old one with the old model"
+    );
+    let status = e.status().unwrap();
+    assert_eq!(status.embedder.as_deref(), Some(minilm.as_str()));
+    assert_eq!(status.reembedding_into.as_deref(), Some("hashing-test/64"));
+    assert_eq!(status.folders[0].pending, 6, "every file waits to be embedded again");
+    // A file deleted meanwhile is gone from answers even though the old table is not updated.
+    std::fs::remove_file(docs.join("n5.txt")).unwrap();
+    let r = e.sync(Scope::Paths(vec![docs.join("n5.txt")]), &quiet).await.unwrap();
+    assert_eq!((r.deleted, r.switched_embedder.as_deref()), (1, None), "a partial pass does not switch: {r:?}");
+    assert!(!found(&e, "note 5 about tidal currents near the estuary", 6).await.iter().any(|p| p.ends_with("n5.txt")));
+    assert_eq!(e.status().unwrap().embedder.as_deref(), Some(minilm.as_str()));
+    std::fs::write(docs.join("n5.txt"), "Note 5 about tidal currents near the estuary.\n").unwrap();
     let r = e.index(&quiet).await.unwrap();
     assert_eq!(r.indexed, 6, "{r:?}");
+    assert_eq!(r.switched_embedder.as_deref(), Some("hashing-test/64"));
+    let status = e.status().unwrap();
+    assert_eq!((status.embedder.as_deref(), status.reembedding_into), (Some("hashing-test/64"), None));
     assert!(found(&e, "estuary tidal currents note 3", 6).await.iter().any(|p| p.ends_with("n3.txt")));
     assert!(e.check(false).await.unwrap().is_clean());
     drop(e);

@@ -4,6 +4,7 @@
 //! (progress bars on stderr, tables on stdout) or as JSON with `--json`. No indexing, ranking or
 //! prompting logic lives here.
 
+mod ledger;
 mod render;
 
 use anyhow::Context;
@@ -71,18 +72,45 @@ enum Command {
         #[arg(long)]
         no_llm: bool,
         /// A GGUF chat model to run locally instead of the default.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "provider")]
         model: Option<PathBuf>,
-        /// Use an OpenAI-compatible server (Ollama, llama.cpp server, LM Studio, OpenAI), e.g.
-        /// http://localhost:11434/v1. The key comes from CAIRN_OPENAI_API_KEY or OPENAI_API_KEY.
-        #[arg(long, env = "CAIRN_OPENAI_BASE_URL", value_name = "URL", requires = "openai_model")]
-        openai_base_url: Option<String>,
-        /// The model name on that server.
-        #[arg(long, env = "CAIRN_OPENAI_MODEL", value_name = "NAME")]
-        openai_model: Option<String>,
-        /// Most sources to give the model (1 to 50).
-        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=50))]
-        sources: u16,
+        /// Answer with this provider (`local`, or a name from `cairn providers list`).
+        #[arg(long, short = 'p')]
+        provider: Option<String>,
+        /// Most sources to give the model (1 to 50; default from settings, 6).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
+        sources: Option<u16>,
+        /// Longest answer, in tokens (default from settings, 384).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(16..=32768))]
+        max_tokens: Option<u32>,
+        /// Continue conversation ID (its earlier questions and answers are the context).
+        #[arg(long, short = 'c', value_name = "ID")]
+        conversation: Option<i64>,
+        /// Ask the model even if the same question over the same sources was answered before.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// What model calls cost: by day, provider, model or folder, or every call.
+    Costs(ledger::CostsArgs),
+    /// Spending caps: show, set, clear.
+    Budget {
+        #[command(subcommand)]
+        what: ledger::BudgetCommand,
+    },
+    /// Model providers: list, test, add, remove, use.
+    Providers {
+        #[command(subcommand)]
+        what: ledger::ProvidersCommand,
+    },
+    /// The versioned prompts Cairn sends.
+    Prompts {
+        #[command(subcommand)]
+        what: ledger::PromptsCommand,
+    },
+    /// Past conversations.
+    Conversations {
+        #[command(subcommand)]
+        what: ledger::ConversationsCommand,
     },
     /// Evaluate retrieval quality.
     Eval {
@@ -304,19 +332,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 render::hits(&hits);
             }
         }
-        Command::Ask { question, no_llm, model, openai_base_url, openai_model, sources } => {
+        Command::Costs(args) => ledger::costs(&engine, args, json)?,
+        Command::Budget { what } => ledger::budget(&engine, what, json)?,
+        Command::Providers { what } => ledger::providers(&engine, what, json).await?,
+        Command::Prompts { what } => ledger::prompts(&engine, what, json)?,
+        Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
+        Command::Ask { question, no_llm, model, provider, sources, max_tokens, conversation, no_cache } => {
             let llm = if no_llm {
                 LlmChoice::None
             } else if let Some(path) = model {
                 LlmChoice::Local(path)
-            } else if let (Some(url), Some(name)) = (openai_base_url, openai_model) {
-                let mut cfg = cairn_engine::OpenAiConfig::new(url, name);
-                cfg.api_key = std::env::var("CAIRN_OPENAI_API_KEY").or_else(|_| std::env::var("OPENAI_API_KEY")).ok();
-                LlmChoice::OpenAi(cfg)
+            } else if let Some(name) = provider {
+                LlmChoice::Provider(name)
             } else {
                 LlmChoice::Auto
             };
-            let opts = AskOptions { llm, max_sources: usize::from(sources), ..AskOptions::default() };
+            // Ctrl-C stops the answer, keeps what was written, and still records its cost.
+            stop_on_signals();
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancel.clone();
+            tokio::spawn(async move {
+                while !STOP.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let opts = AskOptions {
+                llm,
+                max_sources: sources.map(usize::from),
+                max_answer_tokens: max_tokens,
+                conversation,
+                use_cache: !no_cache,
+                cancel: Some(cancel),
+            };
             let streamed = Mutex::new(false);
             let on_token = |t: &str| {
                 if !json {
@@ -430,6 +478,11 @@ async fn index_with_progress(engine: &Engine, json: bool) -> anyhow::Result<cair
         }
         IndexEvent::FileDeleted { .. } => {}
         IndexEvent::Finalizing => bar.set_message("updating the full-text index"),
+        IndexEvent::EmbedderSwitched { embedder } => {
+            if !json {
+                bar.println(format!("every file is now embedded with {embedder}; searches use it from now on"));
+            }
+        }
     };
     let report = engine.index(&on_event).await?;
     bar.finish_and_clear();

@@ -4,7 +4,7 @@ use cairn_engine::{Answer, AnswerMode, EvalReport, IndexReport, Status};
 
 /// Text from documents and file names is data: control characters (ANSI escapes that could
 /// clear or recolour the terminal, newlines in names) are shown as U+FFFD, never interpreted.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
@@ -17,7 +17,7 @@ fn name(path: &str) -> String {
     clean(path.rsplit('/').next().unwrap_or(path))
 }
 
-fn one_line(text: &str, max: usize) -> String {
+pub fn one_line(text: &str, max: usize) -> String {
     let flat = clean(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     match flat.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &flat[..i]),
@@ -60,6 +60,12 @@ pub fn index_report(r: &IndexReport) {
 pub fn status(s: &Status) {
     println!("data: {}", s.data_dir);
     println!("embedder: {}", s.embedder.as_deref().unwrap_or("(none yet: run `cairn index`)"));
+    if let Some(target) = &s.reembedding_into {
+        let pending: usize = s.folders.iter().map(|f| f.pending).sum();
+        println!(
+            "          moving to {target}: {pending} files still to embed; searches use the embedder above until `cairn index` completes"
+        );
+    }
     if s.folders.is_empty() {
         println!("no folders yet: `cairn add <folder>`");
         return;
@@ -129,7 +135,7 @@ pub fn hits(hits: &[cairn_core::Hit]) {
 pub fn answer(a: &Answer, streamed: bool) {
     match &a.mode {
         AnswerMode::Generated { .. } => {
-            if !streamed {
+            if !streamed || a.cache_hit {
                 println!("{}", clean_keep_lines(&a.text));
             }
             println!();
@@ -139,29 +145,59 @@ pub fn answer(a: &Answer, streamed: bool) {
             println!();
         }
     }
+    if a.cancelled {
+        println!("note: stopped at your request; the answer above is unfinished.");
+    }
+    if let Some(why) = &a.interrupted {
+        println!("note: the answer is incomplete, the stream broke: {}", clean(why));
+    }
     if !a.invalid_citations.is_empty() {
         let list: Vec<String> = a.invalid_citations.iter().map(|n| format!("[{n}]")).collect();
-        println!("note: the model cited {} which it was not given; ignored.", list.join(" "));
+        println!("note: the model cited {} which it was not given; removed.", list.join(" "));
     }
-    if let AnswerMode::Generated { model } = &a.mode {
-        if a.cited.is_empty() {
-            println!("note: the answer cites no source; check it against the sources below.");
-        }
+    for w in &a.warnings {
+        println!("note: {}", clean(w));
+    }
+    if let AnswerMode::Generated { provider, model } = &a.mode {
         if a.truncated {
             println!("note: the answer was cut at the token limit.");
         }
-        println!("Sources ({model}, prompt {}):", a.prompt_version);
+        if a.sources.is_empty() {
+            println!("note: the answer cites no source; check it against the passages the model was given:");
+            for c in &a.considered {
+                println!(" [{}] {} ({})", c.number, name(&c.path), clean(&c.anchor.label()));
+            }
+        } else {
+            println!("Sources:");
+            for c in &a.sources {
+                println!(" [{}] {} ({})", c.number, name(&c.path), clean(&c.anchor.label()));
+                println!("     {}", one_line(&c.snippet, 160));
+            }
+        }
+        let cost = match (a.cache_hit, a.cost) {
+            (true, _) => format!(
+                "from the cache, saved {}",
+                a.saved.map(|s| s.to_string()).unwrap_or_else(|| "an unpriced call".into())
+            ),
+            (false, Some(c)) => format!("{c}{}", if a.tokens_estimated { " (tokens estimated)" } else { "" }),
+            (false, None) => "price unknown".to_owned(),
+        };
+        println!(
+            "— {provider} ({}), prompt {}, {} + {} tokens, {cost}, {:.1} s; conversation {} (continue with `cairn ask -c {} \"...\"`)",
+            clean(model),
+            a.prompt_version,
+            a.prompt_tokens,
+            a.completion_tokens,
+            a.latency_ms as f64 / 1000.0,
+            a.conversation_id.unwrap_or(0),
+            a.conversation_id.unwrap_or(0)
+        );
     } else {
         println!("Sources:");
-    }
-    let generated = matches!(a.mode, AnswerMode::Generated { .. });
-    for c in &a.sources {
-        let mark = if generated && a.cited.contains(&c.number) { "*" } else { " " };
-        println!("{mark}[{}] {} ({})", c.number, name(&c.path), clean(&c.anchor.label()));
-        println!("     {}", one_line(&c.snippet, 160));
-    }
-    if generated && !a.cited.is_empty() {
-        println!("(* = cited in the answer)");
+        for c in &a.sources {
+            println!(" [{}] {} ({})", c.number, name(&c.path), clean(&c.anchor.label()));
+            println!("     {}", one_line(&c.snippet, 160));
+        }
     }
 }
 

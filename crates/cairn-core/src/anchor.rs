@@ -69,6 +69,9 @@ mod tests {
         assert_eq!(b.label(), "lines 10-24");
         let c = Anchor { heading: vec!["Guide".into(), "Install".into()], ..Default::default() };
         assert_eq!(c.label(), "§ Install");
-        assert_eq!(b.merge(&Anchor { line_start: Some(3), line_end: Some(5), ..Default::default() }).label(), "lines 3-24");
+        assert_eq!(
+            b.merge(&Anchor { line_start: Some(3), line_end: Some(5), ..Default::default() }).label(),
+            "lines 3-24"
+        );
     }
 }

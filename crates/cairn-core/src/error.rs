@@ -25,4 +25,25 @@ pub enum ErrorCode {
     Cancelled,
     #[error("busy")]
     Busy,
+    /// The provider refused the API key (HTTP 401) or its permissions (403).
+    #[error("authentication failed")]
+    AuthFailed,
+    /// The provider is rate limiting us (HTTP 429); the error says when to retry if it knows.
+    #[error("rate limited")]
+    RateLimited,
+    /// A connect or first-token wait ran out before any answer arrived.
+    #[error("timed out")]
+    Timeout,
+    /// An answer stream broke midway; the partial text is kept.
+    #[error("answer stream cut")]
+    StreamCut,
+    /// The prompt does not fit the model's context window.
+    #[error("context window exceeded")]
+    ContextOverflow,
+    /// A model call would exceed a hard budget; nothing was sent.
+    #[error("budget exceeded")]
+    BudgetExceeded,
+    /// An administrator's policy forbids this.
+    #[error("denied by policy")]
+    PolicyDenied,
 }

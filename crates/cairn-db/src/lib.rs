@@ -4,6 +4,14 @@
 //! This is the only crate that imports rusqlite. It deliberately holds no chunks or vectors
 //! (those live in the LanceDB store) and no parsing or embedding logic.
 
+mod cache;
+mod conversations;
+mod ledger;
+
+pub use cache::CachedAnswer;
+pub use conversations::{ConversationRow, TurnRow};
+pub use ledger::{CallKind, CallRecord, CallRow, Outcome};
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
@@ -90,11 +98,91 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     // 3: paths the watcher saw change, waiting to be looked at (files or whole folders).
     "CREATE TABLE queue (path TEXT PRIMARY KEY, enqueued_at INTEGER NOT NULL);",
+    // 4: the cost ledger: every model call, grouped under the question that caused it.
+    "CREATE TABLE questions (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        conversation_id INTEGER,
+        folders TEXT NOT NULL DEFAULT '[]'
+     );
+     CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt TEXT,
+        prompt_hash TEXT,
+        input_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        estimated INTEGER NOT NULL,
+        latency_ms INTEGER NOT NULL,
+        first_token_ms INTEGER,
+        cost_nanos INTEGER,
+        estimate_nanos INTEGER,
+        cache_hit INTEGER NOT NULL,
+        saved_nanos INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        error_code TEXT,
+        folder TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1
+     );
+     CREATE INDEX calls_at ON calls(at_ms);
+     CREATE INDEX calls_question ON calls(question_id);",
+    // 5: caches: whole answers (keyed by everything that shaped them) and query vectors.
+    "CREATE TABLE answer_cache (
+        key TEXT PRIMARY KEY,
+        answer TEXT NOT NULL,
+        cost_nanos INTEGER,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        latency_ms INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE answer_cache_paths (
+        key TEXT NOT NULL REFERENCES answer_cache(key) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        PRIMARY KEY (key, path)
+     );
+     CREATE INDEX answer_cache_by_path ON answer_cache_paths(path);
+     CREATE TABLE query_vectors (
+        embedder TEXT NOT NULL,
+        query TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        used_ms INTEGER NOT NULL,
+        PRIMARY KEY (embedder, query)
+     );",
+    // 6: conversations: each turn's question and answer, for history and follow-ups.
+    "CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+     );
+     CREATE TABLE turns (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        answer_json TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX turns_conversation ON turns(conversation_id, id);",
 ];
 
 /// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.
 pub struct Db {
     conn: Connection,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn now() -> i64 {
@@ -275,6 +363,24 @@ impl Db {
             params![key, value],
         )?;
         Ok(())
+    }
+
+    pub fn delete_setting(&self, key: &str) -> Result<(), DbError> {
+        self.conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    /// Files waiting to be (re)indexed, in every folder.
+    pub fn pending_count(&self) -> Result<usize, DbError> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM files WHERE status = 'pending'", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Every file path SQLite knows, in any state.
+    pub fn all_paths(&self) -> Result<Vec<String>, DbError> {
+        let mut stmt = self.conn.prepare("SELECT path FROM files")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Runs `f` inside one transaction: a batch of file states lands together or not at all.

@@ -53,7 +53,8 @@ impl LocalEmbedder {
     pub fn load(files: &ModelFiles, threads: Option<usize>) -> Result<LocalEmbedder, EmbedError> {
         files.check()?;
         let env = ORT_ENV.get_or_init(|| init_runtime(files)).clone();
-        let env = env.map_err(|reason| EmbedError::Runtime { path: files.ort_library.display().to_string(), reason })?;
+        let env =
+            env.map_err(|reason| EmbedError::Runtime { path: files.ort_library.display().to_string(), reason })?;
 
         let onnx = std::fs::read(&files.onnx)
             .map_err(|e| EmbedError::Model { path: files.onnx.display().to_string(), reason: e.to_string() })?;
@@ -66,7 +67,8 @@ impl LocalEmbedder {
 
         let read = |name: &str| {
             let path = files.tokenizer_dir.join(name);
-            std::fs::read(&path).map_err(|e| EmbedError::Tokenizer { path: path.display().to_string(), reason: e.to_string() })
+            std::fs::read(&path)
+                .map_err(|e| EmbedError::Tokenizer { path: path.display().to_string(), reason: e.to_string() })
         };
         let tokenizer_files = TokenizerFiles {
             tokenizer_file: read("tokenizer.json")?,
@@ -74,13 +76,16 @@ impl LocalEmbedder {
             special_tokens_map_file: read("special_tokens_map.json")?,
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
-        let mut tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_files.tokenizer_file).map_err(|e| {
-            EmbedError::Tokenizer { path: files.tokenizer_dir.join("tokenizer.json").display().to_string(), reason: e.to_string() }
-        })?;
+        let mut tokenizer =
+            tokenizers::Tokenizer::from_bytes(&tokenizer_files.tokenizer_file).map_err(|e| EmbedError::Tokenizer {
+                path: files.tokenizer_dir.join("tokenizer.json").display().to_string(),
+                reason: e.to_string(),
+            })?;
         tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| EmbedError::Tokenizer { path: files.tokenizer_dir.display().to_string(), reason: e.to_string() })?;
+        tokenizer.with_truncation(None).map_err(|e| EmbedError::Tokenizer {
+            path: files.tokenizer_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
 
         // Mean pooling is essential: fastembed's user-defined default is CLS, which gives
         // plausible-looking but wrong vectors for MiniLM.
@@ -101,9 +106,17 @@ impl LocalEmbedder {
             .map_err(|e| EmbedError::Model { path: files.onnx.display().to_string(), reason: e.to_string() })?;
         let dimension = probe.first().map(Vec::len).unwrap_or(0);
         if dimension == 0 {
-            return Err(EmbedError::Model { path: files.onnx.display().to_string(), reason: "model produced empty vectors".into() });
+            return Err(EmbedError::Model {
+                path: files.onnx.display().to_string(),
+                reason: "model produced empty vectors".into(),
+            });
         }
-        Ok(LocalEmbedder { model: Mutex::new(embedding), counter: MiniLmCounter { tokenizer }, id: format!("{id}/{dimension}"), dimension })
+        Ok(LocalEmbedder {
+            model: Mutex::new(embedding),
+            counter: MiniLmCounter { tokenizer },
+            id: format!("{id}/{dimension}"),
+            dimension,
+        })
     }
 }
 

@@ -1,29 +1,42 @@
-//! Answering a question: retrieve, fit numbered sources into the model's window, stream the
-//! answer, then check that every citation points to a source the model was actually given.
+//! Answering a question: retrieve, fit numbered sources (and the conversation so far) into the
+//! model's window by real token counts, check the budget, stream the answer, record the call
+//! in the ledger, then check that every citation points to a source the model was given.
+//!
+//! The order matters and is the same for every provider: nothing is sent that the model
+//! cannot take, nothing is sent that the budget forbids (or it goes to the fallback), and
+//! every call that was attempted leaves a ledger row — refused, failed, cancelled or cut
+//! calls included, since a cancelled stream still costs what it generated.
 
+use crate::providers::{Billing, Provider};
+use crate::settings::{LOCAL, Settings};
 use crate::{Engine, EngineError};
 use cairn_core::{Citation, Hit};
-use cairn_llm::{ChatMessage, ChatModel, ChatRequest, LlamaModelConfig, OpenAiChat, OpenAiConfig};
-use serde::Serialize;
+use cairn_db::{CallKind, CallRecord, Outcome, TurnRow};
+use cairn_ledger::{Money, Usage, Verdict};
+use cairn_llm::{ChatMessage, ChatRequest, Finish};
+use cairn_prompts::{Prompt, Prompts, Role};
+use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-/// The answer prompt, a versioned file reviewed like code. Its version is stamped on answers.
-const ANSWER_PROMPT: &str = include_str!("../../../prompts/answer.v1.md");
-pub const ANSWER_PROMPT_VERSION: &str = "answer.v1";
-/// The small chat model `scripts/setup.sh` fetches into the models folder.
-pub const DEFAULT_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The prompt answers are written with.
+pub const ANSWER_PROMPT: &str = "answer";
 
 /// Which model answers.
 #[derive(Clone, Debug, Default)]
 pub enum LlmChoice {
-    /// An OpenAI-compatible server if `CAIRN_OPENAI_BASE_URL` and `CAIRN_OPENAI_MODEL` are set,
-    /// else the local GGUF model (`CAIRN_LLM_GGUF` or the one setup fetched).
+    /// The environment's provider when `CAIRN_OPENAI_BASE_URL` and `CAIRN_OPENAI_MODEL` are
+    /// set, else `[chat] provider` from settings (the local model by default). When the local
+    /// model cannot be loaded, the answer is the best passages, labelled as such.
     #[default]
     Auto,
+    /// A provider by name (`local` or one in settings); it must work.
+    Provider(String),
+    /// The local llama.cpp provider with this GGUF file.
     Local(PathBuf),
-    OpenAi(OpenAiConfig),
     /// No model: return the best passages with citations.
     None,
 }
@@ -31,42 +44,78 @@ pub enum LlmChoice {
 #[derive(Clone, Debug)]
 pub struct AskOptions {
     pub llm: LlmChoice,
-    /// Most sources offered to the model (fewer if the window is small).
-    pub max_sources: usize,
-    pub max_answer_tokens: u32,
+    /// Most sources offered to the model; `None` uses settings.
+    pub max_sources: Option<usize>,
+    /// `None` uses settings.
+    pub max_answer_tokens: Option<u32>,
+    /// Continue this conversation (its earlier turns are the history); `None` starts one.
+    pub conversation: Option<i64>,
+    /// Look in the answer cache first (and store the answer there).
+    pub use_cache: bool,
+    /// Set to stop generating: the answer so far is kept and marked cancelled.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for AskOptions {
     fn default() -> Self {
-        AskOptions { llm: LlmChoice::Auto, max_sources: 6, max_answer_tokens: 384 }
+        AskOptions {
+            llm: LlmChoice::Auto,
+            max_sources: None,
+            max_answer_tokens: None,
+            conversation: None,
+            use_cache: true,
+            cancel: None,
+        }
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AnswerMode {
     /// A model wrote the answer from the sources.
-    Generated { model: String },
+    Generated { provider: String, model: String },
     /// No model answered; `text` lists the best passages. `reason` says why.
     Passages { reason: String },
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Answer {
     pub question: String,
+    /// The question's id in the ledger (its calls are grouped under it).
+    pub question_id: Option<i64>,
+    pub conversation_id: Option<i64>,
     pub text: String,
     pub mode: AnswerMode,
-    /// The numbered sources the model was given (or the passages shown), in number order.
+    /// The sources the answer cites, numbered as the text now cites them (1, 2, ...); for
+    /// passage answers, the passages shown.
     pub sources: Vec<Citation>,
-    /// Source numbers the answer actually cites, valid ones only.
-    pub cited: Vec<u32>,
+    /// Every source the model was given, with the number it had in the prompt.
+    pub considered: Vec<Citation>,
     /// Numbers the model cited that were not among its sources; removed from `text`.
     pub invalid_citations: Vec<u32>,
+    /// `answer.v1`: the prompt id and version that produced this answer, and its hash.
     pub prompt_version: String,
+    pub prompt_hash: String,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    pub cached_tokens: u32,
+    /// True when Cairn counted tokens itself because the provider did not report usage.
+    pub tokens_estimated: bool,
+    /// What the answer cost; `None` when the provider's price is unknown.
+    pub cost: Option<Money>,
+    /// Served from the answer cache: no model was called.
+    pub cache_hit: bool,
+    /// For a cache hit, what the original answer cost.
+    pub saved: Option<Money>,
     /// True when the answer stopped at the token limit.
     pub truncated: bool,
+    /// True when the user stopped it.
+    pub cancelled: bool,
+    /// Set when the stream broke midway: the text is what arrived before the break.
+    pub interrupted: Option<String>,
+    /// Things the user should know: budget warnings, a fallback taken, sources left out.
+    pub warnings: Vec<String>,
+    pub latency_ms: u64,
 }
 
 fn citation(number: u32, hit: &Hit) -> Citation {
@@ -84,9 +133,20 @@ fn file_name(path: &str) -> &str {
 
 /// Finds `[n]`, `[n, m]` and `[n][m]` citation markers; returns (valid, invalid) numbers and
 /// the text with invalid markers removed.
+#[cfg(test)]
 pub(crate) fn check_citations(text: &str, sources: usize) -> (Vec<u32>, Vec<u32>, String) {
+    let (valid, invalid, text) = rewrite_citations(text, sources, Some);
+    let mut valid = valid;
+    valid.sort_unstable();
+    (valid, invalid, text)
+}
+
+/// Rewrites citation markers through `map` (a valid number to its new number); numbers out of
+/// range are dropped and reported. Returns the valid numbers in order of first use.
+fn rewrite_citations(text: &str, sources: usize, map: impl Fn(u32) -> Option<u32>) -> (Vec<u32>, Vec<u32>, String) {
     let mut valid = Vec::new();
     let mut invalid = Vec::new();
+    let mut dropped = false;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('[') {
@@ -101,17 +161,24 @@ pub(crate) fn check_citations(text: &str, sources: usize) -> (Vec<u32>, Vec<u32>
         let numbers: Option<Vec<u32>> = inner.split(',').map(|p| p.trim().parse::<u32>().ok()).collect();
         match numbers {
             Some(ns) if !ns.is_empty() => {
-                let keep: Vec<u32> = ns.iter().copied().filter(|n| *n >= 1 && (*n as usize) <= sources).collect();
+                let mut keep: Vec<u32> = Vec::new();
                 for n in &ns {
-                    if keep.contains(n) {
+                    if *n >= 1 && (*n as usize) <= sources {
                         if !valid.contains(n) {
                             valid.push(*n);
+                        }
+                        if let Some(m) = map(*n)
+                            && !keep.contains(&m)
+                        {
+                            keep.push(m);
                         }
                     } else if !invalid.contains(n) {
                         invalid.push(*n);
                     }
                 }
-                if !keep.is_empty() {
+                if keep.is_empty() {
+                    dropped = true;
+                } else {
                     let list: Vec<String> = keep.iter().map(u32::to_string).collect();
                     out.push_str(&format!("[{}]", list.join(", ")));
                 }
@@ -121,139 +188,654 @@ pub(crate) fn check_citations(text: &str, sources: usize) -> (Vec<u32>, Vec<u32>
         rest = &after[close + 1..];
     }
     out.push_str(rest);
-    valid.sort_unstable();
+    // Removing a whole marker can leave "fell ." or a double space behind.
+    let out = if dropped { out.replace(" .", ".").replace("  ", " ") } else { out };
     (valid, invalid, out)
 }
 
+/// Checks the answer's citations against the sources it was given and returns the sources it
+/// cites, in order of first use and with the numbers the text uses (the text streamed to the
+/// user keeps its numbers), so the listed sources are exactly those the answer used. Markers
+/// naming a source that was not given are removed from the text and returned.
+pub(crate) fn cited_sources(text: &str, given: &[Citation]) -> (String, Vec<Citation>, Vec<u32>) {
+    let (used, invalid, rewritten) = rewrite_citations(text, given.len(), Some);
+    let cited = used.iter().map(|&n| given[n as usize - 1].clone()).collect();
+    (rewritten.trim().to_owned(), cited, invalid)
+}
+
+/// The form of a question the answer cache is keyed on: case, spacing and final punctuation
+/// do not make a different question.
+pub(crate) fn normalize_question(q: &str) -> String {
+    let lower = q.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    words.join(" ").trim_end_matches(['?', '!', '.', ' ']).to_owned()
+}
+
+/// What an answer depends on: change any of it and the cache misses.
+struct CacheKey<'a> {
+    question: &'a str,
+    sources: &'a [&'a Hit],
+    history: &'a [(String, String)],
+    model: &'a str,
+    prompt: &'a Prompt,
+    max_tokens: u32,
+    temperature: f32,
+}
+
+impl CacheKey<'_> {
+    fn digest(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        let mut field = |s: &str| {
+            h.update(s.as_bytes());
+            h.update(&[0]);
+        };
+        field(&normalize_question(self.question));
+        for s in self.sources {
+            field(&s.chunk_id);
+            field(&blake3::hash(s.text.as_bytes()).to_hex());
+        }
+        field("history");
+        for (q, a) in self.history {
+            field(q);
+            field(a);
+        }
+        field(self.model);
+        field(&self.prompt.label());
+        field(&self.prompt.hash);
+        field(&self.max_tokens.to_string());
+        field(&self.temperature.to_string());
+        h.finalize().to_hex().to_string()
+    }
+}
+
+/// The prompt's messages with sources and history, fitted to `p`'s window.
+struct Fitted<'h> {
+    request: ChatRequest,
+    given: Vec<&'h Hit>,
+    history: Vec<(String, String)>,
+    /// Prompt tokens as counted here (exact for llama.cpp, an over-estimate for HTTP).
+    prompt_tokens: usize,
+    left_out: usize,
+}
+
+fn role(r: Role) -> cairn_llm::Role {
+    match r {
+        Role::System => cairn_llm::Role::System,
+        Role::User => cairn_llm::Role::User,
+        Role::Assistant => cairn_llm::Role::Assistant,
+    }
+}
+
+/// Tokens a message costs beyond its text (role markers, separators) in chat templates.
+const MESSAGE_OVERHEAD: usize = 8;
+
+#[allow(clippy::too_many_arguments)] // One caller; a struct would only rename the arguments.
+fn fit<'h>(
+    p: &Provider,
+    prompt: &Prompt,
+    question: &str,
+    hits: &'h [Hit],
+    turns: &[(String, String)],
+    max_tokens: u32,
+    temperature: f32,
+    history_share: f32,
+) -> Result<Option<Fitted<'h>>, EngineError> {
+    let model = &p.model;
+    let window = model.context_window();
+    let render = |sources: &str| {
+        prompt
+            .render(&[("sources", sources), ("question", question)])
+            .map_err(|e| EngineError::Internal(format!("rendering the answer prompt: {e}")))
+    };
+    let empty = render("")?;
+    let fixed: usize = empty.iter().map(|m| model.count_tokens(&m.content) + MESSAGE_OVERHEAD).sum::<usize>()
+        + max_tokens as usize
+        + 16;
+    if fixed >= window {
+        return Ok(None);
+    }
+    // Earlier turns, newest first, within their share of the window.
+    let mut history_budget = ((window as f32) * history_share) as usize;
+    let mut history: Vec<(String, String)> = Vec::new();
+    let mut history_tokens = 0;
+    for (q, a) in turns.iter().rev() {
+        let cost = model.count_tokens(q) + model.count_tokens(a) + 2 * MESSAGE_OVERHEAD;
+        if cost > history_budget || fixed + history_tokens + cost >= window {
+            break;
+        }
+        history_budget -= cost;
+        history_tokens += cost;
+        history.push((q.clone(), a.clone()));
+    }
+    history.reverse();
+    let mut budget = window - fixed - history_tokens;
+    let mut given: Vec<&Hit> = Vec::new();
+    let mut blocks = Vec::new();
+    let mut left_out = 0;
+    for h in hits {
+        let n = given.len() + 1;
+        let block = format!("[{n}] {} ({})\n{}", file_name(&h.path), h.anchor.label(), h.text.trim());
+        let cost = model.count_tokens(&block) + 2;
+        if cost > budget {
+            left_out += 1;
+            continue;
+        }
+        budget -= cost;
+        blocks.push(block);
+        given.push(h);
+    }
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let rendered = render(&blocks.join("\n\n"))?;
+    let mut messages: Vec<ChatMessage> = Vec::new();
+    let last = rendered.len() - 1;
+    for (i, m) in rendered.into_iter().enumerate() {
+        if i == last {
+            for (q, a) in &history {
+                messages.push(ChatMessage::user(q.clone()));
+                messages.push(ChatMessage::assistant(a.clone()));
+            }
+        }
+        messages.push(ChatMessage { role: role(m.role), content: m.content });
+    }
+    let prompt_tokens = messages.iter().map(|m| model.count_tokens(&m.content) + MESSAGE_OVERHEAD).sum();
+    Ok(Some(Fitted {
+        request: ChatRequest { messages, max_tokens, temperature },
+        given,
+        history,
+        prompt_tokens,
+        left_out,
+    }))
+}
+
 impl Engine {
-    fn load_chat_model(&self, choice: &LlmChoice) -> Result<Option<Arc<dyn ChatModel>>, EngineError> {
-        let local = |path: PathBuf| -> Result<Arc<dyn ChatModel>, EngineError> {
-            let mut cfg = LlamaModelConfig::new(path);
-            cfg.context = 4096;
-            Ok(Arc::new(cairn_llm::load_llama(&cfg)?))
-        };
-        let default_gguf = || {
-            std::env::var_os("CAIRN_LLM_GGUF")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| self.config.models_dir.join(DEFAULT_GGUF))
-        };
-        Ok(match choice {
-            LlmChoice::None => None,
-            LlmChoice::Local(p) => Some(local(p.clone())?),
-            LlmChoice::OpenAi(cfg) => Some(Arc::new(OpenAiChat::new(cfg.clone()))),
-            LlmChoice::Auto => match OpenAiConfig::from_env() {
-                Some(cfg) => Some(Arc::new(OpenAiChat::new(cfg))),
-                None => Some(local(default_gguf())?),
-            },
-        })
+    /// The settings file's current contents.
+    pub fn settings(&self) -> Result<Settings, EngineError> {
+        Settings::load(&self.config.data_dir)
+    }
+
+    /// Validates and saves new settings.
+    pub fn save_settings(&self, s: &Settings) -> Result<(), EngineError> {
+        s.save(&self.config.data_dir)
+    }
+
+    /// Every prompt: built in, plus the user's own under `<data>/prompts/<id>/v<n>.toml`.
+    pub fn prompts(&self) -> Result<Prompts, EngineError> {
+        Prompts::builtin()
+            .with_dir(&self.config.data_dir.join("prompts"))
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))
+    }
+
+    /// The folders `paths` belong to.
+    fn folders_of(&self, paths: &[&str]) -> Result<Vec<String>, EngineError> {
+        let folders = self.db()?.folders()?;
+        let mut out: Vec<String> = Vec::new();
+        for p in paths {
+            if let Some(f) = folders.iter().find(|f| std::path::Path::new(p).starts_with(&f.path))
+                && !out.contains(&f.path)
+            {
+                out.push(f.path.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// Answers `question` from the index. Tokens stream to `on_token` as they are generated.
     /// When no model can be loaded (or `LlmChoice::None`), the answer is the best passages,
-    /// labelled as such; a model that fails mid-answer is an error carrying the partial text.
+    /// labelled as such. A call a hard budget forbids is refused with `BudgetExceeded`, or
+    /// goes to `[chat] fallback` when one is set.
     pub async fn ask(
         &self,
         question: &str,
         opts: &AskOptions,
         on_token: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<Answer, EngineError> {
-        let hits = self.search(question, opts.max_sources.max(1)).await?;
-        let passages = |reason: String, hits: &[Hit]| {
-            let sources: Vec<Citation> = hits.iter().enumerate().map(|(i, h)| citation(i as u32 + 1, h)).collect();
-            let text = sources
+        let started = Instant::now();
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(EngineError::InvalidInput("the question is empty".into()));
+        }
+        let settings = self.effective_settings()?;
+        let max_sources = opts.max_sources.unwrap_or(settings.answer.max_sources).max(1);
+        let max_tokens = opts.max_answer_tokens.unwrap_or(settings.answer.max_answer_tokens);
+        let prompts = self.prompts()?;
+        let prompt = prompts
+            .get(ANSWER_PROMPT, settings.answer.prompt_version)
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))?
+            .clone();
+
+        // The conversation so far: its turns are the history, and a short follow-up is
+        // searched together with the question before it ("and the year before?").
+        let turns: Vec<(String, String)> = match opts.conversation {
+            Some(id) => {
+                let db = self.db()?;
+                if db.conversation(id)?.is_none() {
+                    return Err(EngineError::InvalidInput(format!("there is no conversation {id}")));
+                }
+                db.turns(id)?.into_iter().map(|t| (t.question, t.answer)).collect()
+            }
+            None => Vec::new(),
+        };
+        let query = match turns.last() {
+            Some((prev, _)) if question.split_whitespace().count() < 8 => format!("{prev} {question}"),
+            _ => question.to_owned(),
+        };
+        let question_id = self.db()?.add_question(question, opts.conversation)?;
+        let hits = self.search_for(&query, max_sources, Some(question_id)).await?;
+
+        let mut answer = Answer {
+            question: question.to_owned(),
+            question_id: Some(question_id),
+            conversation_id: opts.conversation,
+            text: String::new(),
+            mode: AnswerMode::Passages { reason: String::new() },
+            sources: Vec::new(),
+            considered: Vec::new(),
+            invalid_citations: Vec::new(),
+            prompt_version: prompt.label(),
+            prompt_hash: prompt.hash.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_tokens: 0,
+            tokens_estimated: false,
+            cost: Some(Money::ZERO),
+            cache_hit: false,
+            saved: None,
+            truncated: false,
+            cancelled: false,
+            interrupted: None,
+            warnings: Vec::new(),
+            latency_ms: 0,
+        };
+        let folders = self.folders_of(&hits.iter().map(|h| h.path.as_str()).collect::<Vec<_>>())?;
+        self.db()?.set_question_folders(question_id, &folders)?;
+
+        let passages = |mut a: Answer, reason: String, hits: &[Hit]| {
+            a.sources = hits.iter().enumerate().map(|(i, h)| citation(i as u32 + 1, h)).collect();
+            a.text = a
+                .sources
                 .iter()
                 .map(|c| format!("[{}] {} ({}): {}", c.number, file_name(&c.path), c.anchor.label(), c.snippet))
                 .collect::<Vec<_>>()
                 .join("\n");
-            Answer {
-                question: question.to_owned(),
-                text,
-                mode: AnswerMode::Passages { reason },
-                cited: Vec::new(),
-                sources,
-                invalid_citations: Vec::new(),
-                prompt_version: ANSWER_PROMPT_VERSION.into(),
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                truncated: false,
-            }
+            a.mode = AnswerMode::Passages { reason };
+            a
         };
         if hits.is_empty() {
-            return Ok(passages("nothing in the index matches the question".into(), &hits));
+            let a = passages(answer, "nothing in the index matches the question".into(), &hits);
+            return self.finish_turn(a, started);
         }
-        let model = match &opts.llm {
+
+        // The providers to try: the chosen one, then the budget fallback.
+        let primary = match &opts.llm {
             LlmChoice::None => {
-                return Ok(passages("answering without a language model (--no-llm)".into(), &hits));
+                let a = passages(answer, "answering without a language model (--no-llm)".into(), &hits);
+                return self.finish_turn(a, started);
             }
-            choice => {
-                let choice = choice.clone();
-                match tokio::task::block_in_place(|| self.load_chat_model(&choice)) {
-                    Ok(Some(m)) => m,
-                    Ok(None) => return Ok(passages("no language model configured".into(), &hits)),
-                    // A model the user named explicitly must work; only the default may fall back.
-                    Err(e) if !matches!(choice, LlmChoice::Auto) => return Err(e),
-                    Err(e) => {
-                        return Ok(passages(format!("no language model could be loaded: {e}"), &hits));
+            LlmChoice::Auto => settings.chat.provider.clone(),
+            LlmChoice::Provider(name) => name.clone(),
+            LlmChoice::Local(_) => LOCAL.to_owned(),
+        };
+        let local_model = match &opts.llm {
+            LlmChoice::Local(p) => Some(p.clone()),
+            _ => None,
+        };
+        let mut candidates = vec![primary.clone()];
+        if let Some(f) = &settings.chat.fallback
+            && *f != primary
+        {
+            candidates.push(f.clone());
+        }
+
+        for (attempt, name) in candidates.iter().enumerate() {
+            let is_last = attempt + 1 == candidates.len();
+            let load = {
+                let (settings, name, local_model) = (&settings, name.as_str(), local_model.clone());
+                tokio::task::block_in_place(|| self.provider(settings, name, local_model))
+            };
+            let provider = match load {
+                Ok(p) => p,
+                // A model the user named must work; the default may fall back to passages.
+                Err(e) if matches!(opts.llm, LlmChoice::Auto) && attempt == 0 => {
+                    let a = passages(answer, format!("no language model could be loaded: {e}"), &hits);
+                    return self.finish_turn(a, started);
+                }
+                Err(e) => return Err(e),
+            };
+            let fitted = fit(
+                &provider,
+                &prompt,
+                question,
+                &hits,
+                &turns,
+                max_tokens,
+                settings.answer.temperature,
+                settings.answer.history_share,
+            )?;
+            let Some(fitted) = fitted else {
+                let a =
+                    passages(answer, "the question and sources do not fit the model's context window".into(), &hits);
+                return self.finish_turn(a, started);
+            };
+            if fitted.left_out > 0 {
+                answer.warnings.push(format!(
+                    "{} of {} sources did not fit the model's context window and were left out",
+                    fitted.left_out,
+                    hits.len()
+                ));
+            }
+            answer.considered = fitted.given.iter().enumerate().map(|(i, h)| citation(i as u32 + 1, h)).collect();
+
+            // The cache: the same question over the same unchanged sources, model and prompt.
+            let key = CacheKey {
+                question,
+                sources: &fitted.given,
+                history: &fitted.history,
+                model: &provider.model.id(),
+                prompt: &prompt,
+                max_tokens,
+                temperature: settings.answer.temperature,
+            }
+            .digest();
+            let caching = opts.use_cache && settings.answer.cache;
+            if caching && let Some(hit) = self.cached(&key, &provider, &prompt, question_id, started)? {
+                on_token(&hit.text);
+                let mut hit = hit;
+                hit.question = question.to_owned();
+                hit.question_id = Some(question_id);
+                hit.conversation_id = opts.conversation;
+                hit.warnings.extend(answer.warnings.clone());
+                return self.finish_turn(hit, started);
+            }
+
+            // The budget, before anything is sent.
+            let estimate_usage = Usage { input: fitted.prompt_tokens as u64, cached: 0, output: u64::from(max_tokens) };
+            let estimate = provider.billing.cost(&estimate_usage);
+            if let Billing::Unpriced = provider.billing {
+                answer.warnings.push(format!(
+                    "no price is known for {} at provider `{}`: this answer's tokens are recorded but not its dollars (add a price in settings.toml)",
+                    provider.model_name, provider.name
+                ));
+            }
+            if let Some(estimate) = estimate.filter(|e| *e > Money::ZERO) {
+                let spent = self.spent(&provider.name)?;
+                match settings.budget_rules().check(&provider.name, spent, estimate) {
+                    Verdict::Allow { warnings } => answer.warnings.extend(warnings),
+                    Verdict::Refuse(over) => {
+                        self.record_call(&CallRecord {
+                            question_id: Some(question_id),
+                            at_ms: cairn_db::now_ms(),
+                            kind: CallKind::Chat,
+                            provider: provider.name.clone(),
+                            model: provider.model_name.clone(),
+                            prompt: Some(prompt.label()),
+                            prompt_hash: Some(prompt.hash.clone()),
+                            input_tokens: 0,
+                            cached_tokens: 0,
+                            output_tokens: 0,
+                            estimated: true,
+                            latency_ms: 0,
+                            first_token_ms: None,
+                            cost_nanos: Some(0),
+                            estimate_nanos: Some(estimate.nanos()),
+                            cache_hit: false,
+                            saved_nanos: 0,
+                            outcome: Outcome::Refused,
+                            error_code: Some("budget_exceeded".into()),
+                            folder: None,
+                            attempts: 0,
+                        })?;
+                        if is_last {
+                            return Err(EngineError::BudgetExceeded(format!(
+                                "{over}; raise the budget in settings.toml, wait, or set [chat] fallback = \"local\""
+                            )));
+                        }
+                        answer.warnings.push(format!("{over}: answered with `{}` instead", candidates[attempt + 1]));
+                        continue;
                     }
                 }
             }
-        };
 
-        // Fit the sources into the window: system prompt, question and answer budget first.
-        let system = ANSWER_PROMPT.lines().filter(|l| !l.starts_with("<!--")).collect::<Vec<_>>().join("\n");
-        let fixed = model.count_tokens(&system) + model.count_tokens(question) + opts.max_answer_tokens as usize + 64;
-        if fixed >= model.context_window() {
-            return Ok(passages("the question is too long for the model's context window".into(), &hits));
+            return self.generate(
+                answer,
+                provider,
+                fitted,
+                &prompt,
+                question_id,
+                &key,
+                caching,
+                opts,
+                on_token,
+                started,
+            );
         }
-        let mut budget = model.context_window() - fixed;
-        let mut given: Vec<&Hit> = Vec::new();
-        let mut blocks = Vec::new();
-        for h in &hits {
-            let n = given.len() + 1;
-            let block = format!("[{n}] {} ({})\n{}", file_name(&h.path), h.anchor.label(), h.text.trim());
-            let cost = model.count_tokens(&block) + 2;
-            if cost > budget {
-                continue;
-            }
-            budget -= cost;
-            blocks.push(block);
-            given.push(h);
-        }
-        if given.is_empty() {
-            return Ok(passages("the sources do not fit the model's context window".into(), &hits));
-        }
-        let user = format!("Sources:\n\n{}\n\nQuestion: {}", blocks.join("\n\n"), question.trim());
-        let req = ChatRequest {
-            messages: vec![ChatMessage::system(system), ChatMessage::user(user)],
-            max_tokens: opts.max_answer_tokens,
-            temperature: 0.0,
-        };
-        let completion = tokio::task::block_in_place(|| {
-            model.generate(&req, &mut |t| {
+        Err(EngineError::Internal("no provider was tried".into()))
+    }
+
+    /// Streams the answer from `provider`, records the call, checks the citations.
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        mut answer: Answer,
+        provider: Provider,
+        fitted: Fitted<'_>,
+        prompt: &Prompt,
+        question_id: i64,
+        cache_key: &str,
+        caching: bool,
+        opts: &AskOptions,
+        on_token: &(dyn Fn(&str) + Send + Sync),
+        started: Instant,
+    ) -> Result<Answer, EngineError> {
+        let cancel = opts.cancel.clone();
+        let call_started = Instant::now();
+        let result = tokio::task::block_in_place(|| {
+            provider.model.generate(&fitted.request, &mut |t| {
                 on_token(t);
-                ControlFlow::Continue(())
+                match cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    true => ControlFlow::Break(()),
+                    false => ControlFlow::Continue(()),
+                }
             })
+        });
+        let mut row = CallRecord {
+            question_id: Some(question_id),
+            at_ms: cairn_db::now_ms(),
+            kind: CallKind::Chat,
+            provider: provider.name.clone(),
+            model: provider.model_name.clone(),
+            prompt: Some(prompt.label()),
+            prompt_hash: Some(prompt.hash.clone()),
+            input_tokens: 0,
+            cached_tokens: 0,
+            output_tokens: 0,
+            estimated: true,
+            latency_ms: call_started.elapsed().as_millis() as u64,
+            first_token_ms: None,
+            cost_nanos: None,
+            estimate_nanos: None,
+            cache_hit: false,
+            saved_nanos: 0,
+            outcome: Outcome::Ok,
+            error_code: None,
+            folder: None,
+            attempts: 1,
+        };
+        let completion = match result {
+            Ok(c) => c,
+            Err(e) => {
+                row.error_code = Some(crate::code_str(e.code()));
+                row.outcome = Outcome::Failed;
+                let Some(partial) = e.partial_text().map(str::to_owned) else {
+                    // Nothing came back: providers do not bill a request that produced nothing.
+                    row.cost_nanos = Some(0);
+                    self.record_call(&row)?;
+                    return Err(e.into());
+                };
+                // The stream broke midway: keep what arrived, and bill what was generated.
+                let usage = Usage {
+                    input: fitted.prompt_tokens as u64,
+                    cached: 0,
+                    output: provider.model.count_tokens(&partial) as u64,
+                };
+                row.input_tokens = usage.input;
+                row.output_tokens = usage.output;
+                row.cost_nanos = provider.billing.cost(&usage).map(Money::nanos);
+                self.record_call(&row)?;
+                answer.interrupted = Some(e.to_string());
+                answer.warnings.push(format!("the answer was cut off before it finished: {e}"));
+                answer.prompt_tokens = usage.input as u32;
+                answer.completion_tokens = usage.output as u32;
+                answer.tokens_estimated = true;
+                answer.cost = row.cost_nanos.map(Money);
+                return self.conclude(answer, &provider, &partial, started);
+            }
+        };
+        let usage = Usage {
+            input: u64::from(completion.prompt_tokens),
+            cached: u64::from(completion.cached_prompt_tokens),
+            output: u64::from(completion.completion_tokens),
+        };
+        row.input_tokens = usage.input;
+        row.cached_tokens = usage.cached;
+        row.output_tokens = usage.output;
+        row.estimated = !completion.usage_reported;
+        row.latency_ms = completion.latency_ms;
+        row.first_token_ms = completion.first_token_ms;
+        row.attempts = completion.attempts;
+        if !completion.model.is_empty() {
+            row.model = completion.model.clone();
+        }
+        row.cost_nanos = provider.billing.cost(&usage).map(Money::nanos);
+        row.outcome = if completion.finish == Finish::Cancelled { Outcome::Cancelled } else { Outcome::Ok };
+        self.record_call(&row)?;
+        answer.prompt_tokens = completion.prompt_tokens;
+        answer.completion_tokens = completion.completion_tokens;
+        answer.cached_tokens = completion.cached_prompt_tokens;
+        answer.tokens_estimated = !completion.usage_reported;
+        answer.cost = row.cost_nanos.map(Money);
+        answer.truncated = completion.finish == Finish::Length;
+        answer.cancelled = completion.finish == Finish::Cancelled;
+        answer.warnings.extend(completion.warnings.iter().cloned());
+        let cache = (caching && !answer.cancelled).then_some(cache_key);
+        let cost = row.cost_nanos;
+        let answer = self.conclude(answer, &provider, &completion.text, started)?;
+        if let Some(key) = cache {
+            self.store_cached(key, &answer, cost, &row)?;
+        }
+        Ok(answer)
+    }
+
+    /// Citations checked and renumbered, the turn recorded.
+    fn conclude(
+        &self,
+        mut answer: Answer,
+        provider: &Provider,
+        text: &str,
+        started: Instant,
+    ) -> Result<Answer, EngineError> {
+        let (text, cited, invalid) = cited_sources(text, &answer.considered);
+        answer.text = text;
+        answer.sources = cited;
+        answer.invalid_citations = invalid;
+        answer.mode = AnswerMode::Generated { provider: provider.name.clone(), model: provider.model_name.clone() };
+        self.finish_turn(answer, started)
+    }
+
+    /// Records the answer as a turn of its conversation (starting one if needed).
+    fn finish_turn(&self, mut answer: Answer, started: Instant) -> Result<Answer, EngineError> {
+        answer.latency_ms = started.elapsed().as_millis() as u64;
+        let db = self.db()?;
+        let conversation = match answer.conversation_id {
+            Some(id) => id,
+            None => {
+                let title: String = answer.question.chars().take(80).collect();
+                db.add_conversation(&title)?
+            }
+        };
+        answer.conversation_id = Some(conversation);
+        let json = serde_json::to_string(&answer).map_err(|e| EngineError::Internal(e.to_string()))?;
+        db.add_turn(&TurnRow {
+            id: 0,
+            conversation_id: conversation,
+            question_id: answer.question_id,
+            question: answer.question.clone(),
+            answer: answer.text.clone(),
+            answer_json: json,
+            at_ms: cairn_db::now_ms(),
         })?;
-        let sources: Vec<Citation> = given.iter().enumerate().map(|(i, h)| citation(i as u32 + 1, h)).collect();
-        let (cited, invalid, text) = check_citations(&completion.text, sources.len());
-        Ok(Answer {
-            question: question.to_owned(),
-            text: text.trim().to_owned(),
-            mode: AnswerMode::Generated { model: model.id() },
-            sources,
-            cited,
-            invalid_citations: invalid,
-            prompt_version: ANSWER_PROMPT_VERSION.into(),
-            prompt_tokens: completion.prompt_tokens,
-            completion_tokens: completion.completion_tokens,
-            truncated: completion.finish == cairn_llm::Finish::Length,
-        })
+        Ok(answer)
+    }
+
+    /// A cached answer for `key`, recorded in the ledger as a hit with what it saved.
+    fn cached(
+        &self,
+        key: &str,
+        provider: &Provider,
+        prompt: &Prompt,
+        question_id: i64,
+        started: Instant,
+    ) -> Result<Option<Answer>, EngineError> {
+        let Some(hit) = self.db()?.cached_answer(key)? else { return Ok(None) };
+        let Ok(mut answer) = serde_json::from_str::<Answer>(&hit.answer_json) else { return Ok(None) };
+        self.record_call(&CallRecord {
+            question_id: Some(question_id),
+            at_ms: cairn_db::now_ms(),
+            kind: CallKind::Chat,
+            provider: provider.name.clone(),
+            model: provider.model_name.clone(),
+            prompt: Some(prompt.label()),
+            prompt_hash: Some(prompt.hash.clone()),
+            input_tokens: 0,
+            cached_tokens: 0,
+            output_tokens: 0,
+            estimated: false,
+            latency_ms: started.elapsed().as_millis() as u64,
+            first_token_ms: None,
+            cost_nanos: Some(0),
+            estimate_nanos: None,
+            cache_hit: true,
+            saved_nanos: hit.cost_nanos.unwrap_or(0),
+            outcome: Outcome::Ok,
+            error_code: None,
+            folder: None,
+            attempts: 0,
+        })?;
+        answer.cache_hit = true;
+        answer.saved = hit.cost_nanos.map(Money);
+        answer.cost = Some(Money::ZERO);
+        answer.warnings = Vec::new();
+        Ok(Some(answer))
+    }
+
+    fn store_cached(&self, key: &str, answer: &Answer, cost: Option<i64>, row: &CallRecord) -> Result<(), EngineError> {
+        let json = serde_json::to_string(answer).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let paths: Vec<String> = answer.considered.iter().map(|c| c.path.clone()).collect();
+        self.db()?.put_cached_answer(
+            key,
+            &cairn_db::CachedAnswer {
+                answer_json: json,
+                cost_nanos: cost,
+                input_tokens: row.input_tokens,
+                output_tokens: row.output_tokens,
+                latency_ms: row.latency_ms,
+                created_ms: cairn_db::now_ms(),
+                hits: 0,
+            },
+            &paths,
+        )?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn c(n: u32, path: &str) -> Citation {
+        Citation { number: n, path: path.into(), anchor: Default::default(), snippet: String::new() }
+    }
 
     #[test]
     fn citations_to_sources_never_given_are_removed_and_reported() {
@@ -263,5 +845,26 @@ mod tests {
         assert_eq!(text, "Sales rose [1]. Margins fell [2]. See [note].");
         let (valid, invalid, _) = check_citations("No brackets closed [1", 3);
         assert!(valid.is_empty() && invalid.is_empty());
+    }
+
+    #[test]
+    fn listed_sources_are_exactly_the_cited_ones_in_order_of_use() {
+        let given = [c(1, "/a"), c(2, "/b"), c(3, "/c"), c(4, "/d")];
+        let (text, cited, invalid) =
+            cited_sources("Costs fell [3]. Sales rose [1, 3] and [9]. Nothing from [2]? No.", &given);
+        assert_eq!(text, "Costs fell [3]. Sales rose [1, 3] and. Nothing from [2]? No.");
+        assert_eq!(
+            cited.iter().map(|c| (c.number, c.path.as_str())).collect::<Vec<_>>(),
+            [(3, "/c"), (1, "/a"), (2, "/b")]
+        );
+        assert_eq!(invalid, [9]);
+        let (text, cited, _) = cited_sources("The sources do not say.", &given);
+        assert_eq!((text.as_str(), cited.len()), ("The sources do not say.", 0));
+    }
+
+    #[test]
+    fn questions_that_differ_only_in_case_spacing_or_final_punctuation_are_one() {
+        assert_eq!(normalize_question("  When is the  filing DEADLINE?? "), "when is the filing deadline");
+        assert_ne!(normalize_question("Is it due?"), normalize_question("Is it overdue?"));
     }
 }

@@ -20,7 +20,12 @@ pub enum EngineError {
     Io { what: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
-    #[error("another cairn process (`cairn index` or `cairn watch`) is writing to the index in {0}; try again when it has finished (a running watcher already picks up every change)")]
+    /// A model call would exceed a hard budget; nothing was sent.
+    #[error("budget exceeded: {0}")]
+    BudgetExceeded(String),
+    #[error(
+        "another cairn process (`cairn index` or `cairn watch`) is writing to the index in {0}; try again when it has finished (a running watcher already picks up every change)"
+    )]
     Busy(String),
 }
 
@@ -40,6 +45,7 @@ impl EngineError {
             EngineError::Io { .. } => ErrorCode::Io,
             EngineError::Internal(_) => ErrorCode::Store,
             EngineError::Busy(_) => ErrorCode::Busy,
+            EngineError::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
         }
     }
 }

@@ -57,6 +57,10 @@ pub enum IndexEvent {
     FileDeleted {
         path: String,
     },
+    /// Every file is now in the newly chosen embedder's table, and searches read it.
+    EmbedderSwitched {
+        embedder: String,
+    },
     /// Cumulative chunks embedded in this pass.
     Embedded {
         chunks: usize,
@@ -85,6 +89,8 @@ pub struct IndexReport {
     /// Entries left out by ignore rules (hidden files, ignore files, excludes).
     pub ignored: usize,
     pub unreadable_folders: Vec<(String, String)>,
+    /// Set when this pass completed a switch to another embedder: searches now read its table.
+    pub switched_embedder: Option<String>,
     pub seconds: f64,
 }
 
@@ -210,7 +216,7 @@ fn parse_one(mut item: WorkItem, embedder: &dyn Embedder, limits: &ParseLimits) 
             item.path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_else(|| "no extension".into());
         return Parsed::Skipped { item, hash, reason: format!("unsupported file type ({ext})") };
     };
-    let doc = match cairn_parse::parse(format, &bytes, limits) {
+    let doc = match cairn_parse::parse_bounded(format, bytes, limits) {
         Ok(d) => d,
         // An empty file is nothing to index, not a failure.
         Err(e) if e.code() == "empty" => {
@@ -514,6 +520,12 @@ impl Engine {
         store.refresh_indexes().await?;
         if matches!(scope, Scope::All) {
             self.maintain_store().await?;
+            if report.retry.is_empty()
+                && let Some(id) = self.finish_embedder_switch().await?
+            {
+                on_event(IndexEvent::EmbedderSwitched { embedder: id.clone() });
+                report.switched_embedder = Some(id);
+            }
         }
         report.chunks_embedded = embedded;
         report.seconds = started.elapsed().as_secs_f64();
@@ -533,6 +545,12 @@ impl Engine {
         }
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         store.delete_paths(&refs).await?;
+        {
+            let db = self.db()?;
+            for k in keys {
+                db.invalidate_answers_for(k)?;
+            }
+        }
         if let Ok(mut r) = self.retiring.lock() {
             for k in keys {
                 r.remove(k);
@@ -570,7 +588,9 @@ impl Engine {
         reason: &str,
     ) -> Result<(), EngineError> {
         store.delete_path_except(&item.key, None).await?;
-        self.db()?.put_file(&item.row(hash, status, Some(reason.to_owned()), 0))?;
+        let db = self.db()?;
+        db.put_file(&item.row(hash, status, Some(reason.to_owned()), 0))?;
+        db.invalidate_answers_for(&item.key)?;
         Ok(())
     }
 
@@ -615,8 +635,27 @@ impl Engine {
             }
         }
         let to_embed: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
+        // Which folder each passage works for, so the ledger can show indexing cost by folder.
+        let folder_of: Vec<Option<i64>> =
+            batch.iter().flat_map(|p| p.drafts.iter().map(|_| p.row.as_ref().map(|r| r.folder_id))).collect();
+        let tokens_of: Vec<usize> = batch.iter().flat_map(|p| p.drafts.iter().map(|d| d.tokens)).collect();
         for (part, idx) in to_embed.chunks(EMBED_BATCH).zip(missing.chunks(EMBED_BATCH)) {
-            let v = tokio::task::block_in_place(|| embedder.embed(part))?;
+            let started = Instant::now();
+            let before = embedder.total_usage();
+            let v = tokio::task::block_in_place(|| embedder.embed(part));
+            let reported = match (before, embedder.total_usage()) {
+                (Some(b), Some(a)) => Some(cairn_embed::EmbedUsage {
+                    requests: a.requests - b.requests,
+                    attempts: a.attempts - b.attempts,
+                    texts: a.texts - b.texts,
+                    prompt_tokens: a.prompt_tokens - b.prompt_tokens,
+                    estimated_tokens: a.estimated_tokens - b.estimated_tokens,
+                }),
+                _ => None,
+            };
+            let took = started.elapsed();
+            self.record_embedding(embedder, idx, &tokens_of, &folder_of, took, v.as_ref().err(), reported)?;
+            let v = v?;
             if v.len() != part.len() {
                 return Err(EngineError::Internal("embedder returned fewer vectors than passages".into()));
             }
@@ -669,6 +708,10 @@ impl Engine {
             }
             Ok(())
         })?;
+        // Answers built on these files' old passages are no longer true.
+        for p in &batch {
+            db.invalidate_answers_for(&p.key)?;
+        }
         drop(db);
         for p in batch {
             if let Some(row) = p.row {

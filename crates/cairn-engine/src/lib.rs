@@ -8,20 +8,32 @@
 mod answer;
 mod check;
 mod config;
+mod costs;
 mod error;
 mod eval;
 mod indexer;
+mod providers;
+mod settings;
 mod status;
 mod watch;
 
-pub use answer::{Answer, AnswerMode, AskOptions, LlmChoice};
+pub use answer::{ANSWER_PROMPT, Answer, AnswerMode, AskOptions, LlmChoice};
 pub use cairn_db::FileStatus;
-pub use cairn_llm::OpenAiConfig;
+pub use cairn_db::{CallKind, CallRecord, CallRow, ConversationRow, Outcome, TurnRow};
+pub use cairn_ledger::{Money, Window as BudgetWindow};
+pub use cairn_prompts::{Prompt, Prompts};
 pub use check::Consistency;
 pub use config::EngineConfig;
+pub use costs::{BudgetGauge, BudgetStatus, CostLine, CostQuery, CostReport, GroupBy};
 pub use error::EngineError;
 pub use eval::{EvalReport, ModeScores};
 pub use indexer::{IndexEvent, IndexReport, Scope};
+pub use providers::ProviderCheck;
+pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
+pub use settings::{
+    AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LocalSettings, PriceSetting,
+    ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings, Settings,
+};
 pub use status::{FolderStatus, ProblemFile, Status};
 pub use watch::{WatchEvent, WatchOptions};
 
@@ -32,15 +44,26 @@ use cairn_retrieve::Fusion;
 use cairn_store::Store;
 use std::sync::{Arc, Mutex};
 
+/// An embedder and the table of its vectors.
+type Reader = (Arc<dyn Embedder>, Arc<Store>);
+
 /// How many candidates each retriever contributes before fusion.
 const CANDIDATES: usize = 100;
 
 pub struct Engine {
     config: EngineConfig,
     db: Mutex<Db>,
-    /// Loaded on first use: `add` and `status` work without any model on disk.
+    /// The configured embedder, loaded on first use: `add` and `status` work without any model
+    /// on disk. New passages are always embedded with it, into its own table.
     embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
-    store: tokio::sync::OnceCell<Store>,
+    /// The configured embedder's table.
+    store: tokio::sync::OnceCell<Arc<Store>>,
+    /// While the index is being re-embedded for a newly chosen embedder, searches keep reading
+    /// the previous, complete table with the previous model: loaded on first search.
+    previous: tokio::sync::Mutex<Option<Reader>>,
+    /// Embedders handed in by the caller besides the configured one (tests, remote models):
+    /// candidates for reading the previous table during a switch.
+    known_embedders: Vec<Arc<dyn Embedder>>,
     fusion: Fusion,
     /// Files deleted from disk whose chunks are still being removed: never returned by search.
     retiring: Mutex<std::collections::HashSet<String>>,
@@ -60,6 +83,8 @@ impl Engine {
             db: Mutex::new(db),
             embedder: tokio::sync::OnceCell::new(),
             store: tokio::sync::OnceCell::new(),
+            previous: tokio::sync::Mutex::new(None),
+            known_embedders: Vec::new(),
             fusion: Fusion::default(),
             retiring: Mutex::new(Default::default()),
         })
@@ -72,6 +97,13 @@ impl Engine {
         Engine { embedder: cell, ..self }
     }
 
+    /// Makes `embedder` available for reading its table while the index moves to the configured
+    /// one (the local model is always available).
+    pub fn with_known_embedder(mut self, embedder: Arc<dyn Embedder>) -> Engine {
+        self.known_embedders.push(embedder);
+        self
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -80,9 +112,19 @@ impl Engine {
         self.db.lock().map_err(|_| EngineError::Internal("database lock poisoned by an earlier panic".into()))
     }
 
+    /// The embedder settings choose: the local MiniLM, or a provider's embedding model
+    /// (`[embeddings] provider`), whose dimension is learnt with one request.
     pub(crate) async fn embedder(&self) -> Result<&Arc<dyn Embedder>, EngineError> {
         self.embedder
             .get_or_try_init(|| async {
+                let settings = self.settings()?;
+                if let Some(p) = settings.provider(&settings.embeddings.provider) {
+                    let cfg = self.remote_embed_config(p)?;
+                    let e = tokio::task::spawn_blocking(move || cairn_embed::OpenAiEmbedder::connect(cfg))
+                        .await
+                        .map_err(|e| EngineError::Internal(e.to_string()))??;
+                    return Ok::<Arc<dyn Embedder>, EngineError>(Arc::new(e));
+                }
                 let files = ModelFiles::in_dir(&self.config.models_dir);
                 let threads = self.config.embed_threads;
                 let e = tokio::task::spawn_blocking(move || LocalEmbedder::load(&files, threads))
@@ -93,22 +135,105 @@ impl Engine {
             .await
     }
 
-    pub(crate) async fn store(&self) -> Result<&Store, EngineError> {
+    fn remote_embed_config(&self, p: &ProviderSettings) -> Result<cairn_embed::OpenAiEmbedConfig, EngineError> {
+        let model = p
+            .embedding_model
+            .clone()
+            .ok_or_else(|| EngineError::InvalidInput(format!("provider `{}` has no embedding_model", p.name)))?;
+        let mut cfg = cairn_embed::OpenAiEmbedConfig::new(p.base_url(), model);
+        cfg.api_key = providers::api_key(p);
+        Ok(cfg)
+    }
+
+    /// The configured embedder's table, where every pass writes.
+    ///
+    /// Switching embedders: another embedder's vectors live in another table and are never
+    /// mixed with these. The setting `embedder` names the *active* table, the one searches read;
+    /// when the configured embedder differs, it is recorded as `embedder_target` and every file
+    /// is marked pending once, so the next full pass embeds it again into the new table
+    /// (reusing passages this model embedded in an earlier switch). Searches keep reading the
+    /// active table until that pass completes; then `finish_embedder_switch` flips the setting.
+    pub(crate) async fn store(&self) -> Result<&Arc<Store>, EngineError> {
         self.store
             .get_or_try_init(|| async {
                 let e = self.embedder().await?;
                 let store = Store::open(&self.config.data_dir.join("index"), e.id(), e.dimension()).await?;
                 let db = self.db()?;
-                // Another embedder's vectors live in another table and are never mixed with
-                // these: every file is embedded again into this one (passages this model
-                // embedded before, in an earlier switch, are reused).
-                if db.setting("embedder")?.is_some_and(|prev| prev != e.id()) {
-                    db.mark_all_pending()?;
+                match db.setting("embedder")? {
+                    None => db.set_setting("embedder", e.id())?,
+                    Some(active) if active == e.id() => db.delete_setting("embedder_target")?,
+                    Some(_) => {
+                        if db.setting("embedder_target")?.as_deref() != Some(e.id()) {
+                            db.mark_all_pending()?;
+                            db.set_setting("embedder_target", e.id())?;
+                        }
+                    }
                 }
-                db.set_setting("embedder", e.id())?;
-                Ok::<Store, EngineError>(store)
+                Ok::<Arc<Store>, EngineError>(Arc::new(store))
             })
             .await
+    }
+
+    /// The embedder and table searches read: the active one, which is the configured one except
+    /// while a switch of embedder is in progress. `true` when that is the previous table.
+    pub(crate) async fn reader(&self) -> Result<(Arc<dyn Embedder>, Arc<Store>, bool), EngineError> {
+        let embedder = self.embedder().await?.clone();
+        let store = self.store().await?.clone();
+        let active = self.db()?.setting("embedder")?;
+        let Some(active) = active.filter(|a| a != embedder.id()) else {
+            return Ok((embedder, store, false));
+        };
+        let mut previous = self.previous.lock().await;
+        if let Some((e, s)) = previous.as_ref()
+            && e.id() == active
+        {
+            return Ok((e.clone(), s.clone(), true));
+        }
+        let Some(old) = self.embedder_for(&active).await else {
+            // The previous model is gone: read the new table, complete or not.
+            return Ok((embedder, store, false));
+        };
+        let old_store = Arc::new(Store::open(&self.config.data_dir.join("index"), old.id(), old.dimension()).await?);
+        *previous = Some((old.clone(), old_store.clone()));
+        Ok((old, old_store, true))
+    }
+
+    /// An embedder whose id is `id`: one handed in, a configured provider's, or the local model
+    /// when it is that one.
+    async fn embedder_for(&self, id: &str) -> Option<Arc<dyn Embedder>> {
+        if let Some(e) = self.known_embedders.iter().find(|e| e.id() == id) {
+            return Some(e.clone());
+        }
+        let settings = self.settings().ok()?;
+        for p in settings.providers.iter().filter(|p| p.embedding_model.is_some()) {
+            let cfg = self.remote_embed_config(p).ok()?;
+            if cairn_embed::OpenAiEmbedder::new(cfg.clone()).id() == id {
+                let e =
+                    tokio::task::spawn_blocking(move || cairn_embed::OpenAiEmbedder::connect(cfg)).await.ok()?.ok()?;
+                return Some(Arc::new(e));
+            }
+        }
+        let files = ModelFiles::in_dir(&self.config.models_dir);
+        let threads = self.config.embed_threads;
+        let local = tokio::task::spawn_blocking(move || LocalEmbedder::load(&files, threads)).await.ok()?.ok()?;
+        (local.id() == id).then(|| Arc::new(local) as Arc<dyn Embedder>)
+    }
+
+    /// After a complete full pass: if the index was moving to another embedder and no file is
+    /// left pending, searches switch to the new table in one step. Returns the new embedder id.
+    pub(crate) async fn finish_embedder_switch(&self) -> Result<Option<String>, EngineError> {
+        let target = {
+            let db = self.db()?;
+            let Some(target) = db.setting("embedder_target")? else { return Ok(None) };
+            if db.pending_count()? > 0 {
+                return Ok(None);
+            }
+            db.set_setting("embedder", &target)?;
+            db.delete_setting("embedder_target")?;
+            target
+        };
+        *self.previous.lock().await = None;
+        Ok(Some(target))
     }
 
     /// One writer per data folder, across processes: held for the length of an indexing pass.
@@ -147,6 +272,57 @@ impl Engine {
         let json = serde_json::to_string(patterns).map_err(|e| EngineError::Internal(e.to_string()))?;
         self.db()?.set_setting("excludes", &json)?;
         Ok(())
+    }
+
+    /// The query's vector: from the query-vector cache when this exact query was embedded by
+    /// this model before, else from the model. Either way a ledger row says which.
+    async fn query_vector(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+        query: &str,
+        question_id: Option<i64>,
+    ) -> Result<Vec<f32>, EngineError> {
+        let started = std::time::Instant::now();
+        let cached = self.db()?.query_vector(embedder.id(), query)?.filter(|v| v.len() == embedder.dimension());
+        let hit = cached.is_some();
+        let vector = match cached {
+            Some(v) => v,
+            None => {
+                let (e, q) = (embedder.clone(), query.to_owned());
+                let v = tokio::task::spawn_blocking(move || e.embed_query(&q))
+                    .await
+                    .map_err(|e| EngineError::Internal(e.to_string()))??;
+                self.db()?.put_query_vector(embedder.id(), query, &v)?;
+                v
+            }
+        };
+        let tokens = embedder.token_counter().count(query) as u64;
+        let (provider, billing) = self.embed_billing();
+        let cost = billing.cost(&cairn_ledger::Usage { input: tokens, cached: 0, output: 0 });
+        self.record_call(&cairn_db::CallRecord {
+            question_id,
+            at_ms: cairn_db::now_ms(),
+            kind: cairn_db::CallKind::EmbedQuery,
+            provider,
+            model: embedder.id().to_owned(),
+            prompt: None,
+            prompt_hash: None,
+            input_tokens: if hit { 0 } else { tokens },
+            cached_tokens: 0,
+            output_tokens: 0,
+            estimated: false,
+            latency_ms: started.elapsed().as_millis() as u64,
+            first_token_ms: None,
+            cost_nanos: Some(if hit { 0 } else { cost.map(Money::nanos).unwrap_or(0) }),
+            estimate_nanos: None,
+            cache_hit: hit,
+            saved_nanos: if hit { cost.map(Money::nanos).unwrap_or(0) } else { 0 },
+            outcome: cairn_db::Outcome::Ok,
+            error_code: None,
+            folder: None,
+            attempts: u32::from(!hit),
+        })?;
+        Ok(vector)
     }
 
     /// Compacts the store and deletes old versions (the caller holds the writer lock).
@@ -223,27 +399,45 @@ impl Engine {
 
     /// Hybrid search: vector and full-text candidates fused by reciprocal rank.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, EngineError> {
+        self.search_for(query, limit, None).await
+    }
+
+    /// Search on behalf of a question (its query embedding is recorded under it).
+    pub(crate) async fn search_for(
+        &self,
+        query: &str,
+        limit: usize,
+        question_id: Option<i64>,
+    ) -> Result<Vec<Hit>, EngineError> {
         let query = query.trim();
         if query.is_empty() {
             return Err(EngineError::InvalidInput("the query is empty".into()));
         }
-        let embedder = self.embedder().await?.clone();
-        let store = self.store().await?;
+        let (embedder, store, previous) = self.reader().await?;
         if store.count().await? == 0 {
             return Err(EngineError::NotIndexed);
         }
-        let q = query.to_owned();
-        let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&q))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        let vector = self.query_vector(&embedder, query, question_id).await?;
         let (by_vector, by_text) = tokio::join!(
             store.vector_search(&vector, CANDIDATES.max(limit)),
             store.text_search(query, CANDIDATES.max(limit))
         );
         let retiring = self.retiring.lock().map(|r| r.clone()).unwrap_or_default();
-        let keep = |c: &cairn_store::StoredChunk| !retiring.contains(&c.path);
+        // The previous table is not updated during a switch: files deleted since are dropped.
+        let known: Option<std::collections::HashSet<String>> = match previous {
+            true => Some(self.db()?.all_paths()?.into_iter().collect()),
+            false => None,
+        };
+        let keep = |c: &cairn_store::StoredChunk| {
+            !retiring.contains(&c.path) && known.as_ref().is_none_or(|k| k.contains(&c.path))
+        };
         let by_vector: Vec<_> = by_vector?.into_iter().filter(keep).collect();
         let by_text: Vec<_> = by_text?.into_iter().filter(keep).collect();
         Ok(cairn_retrieve::fuse(&by_vector, &by_text, self.fusion, limit))
     }
+}
+
+/// An error code as the ledger and `--json` output spell it (`rate_limited`).
+pub(crate) fn code_str(code: cairn_core::ErrorCode) -> String {
+    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

@@ -30,7 +30,11 @@ pub struct ProblemFile {
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub data_dir: String,
+    /// The embedder whose table searches read.
     pub embedder: Option<String>,
+    /// Set while every file is being embedded again with a newly chosen embedder; searches
+    /// switch to it when that is complete.
+    pub reembedding_into: Option<String>,
     pub folders: Vec<FolderStatus>,
     /// Failed and skipped files, and indexed files that came with warnings.
     pub problems: Vec<ProblemFile>,
@@ -70,6 +74,7 @@ impl Engine {
         Ok(Status {
             data_dir: self.config.data_dir.display().to_string(),
             embedder: db.setting("embedder")?,
+            reembedding_into: db.setting("embedder_target")?,
             folders,
             problems,
             default_excludes: cairn_ingest::DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect(),

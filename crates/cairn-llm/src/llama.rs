@@ -6,7 +6,7 @@
 //! gets a fresh context, so requests never leak into each other.
 
 use crate::utf8::Utf8Stream;
-use crate::{ChatModel, ChatRequest, Completion, Finish, LlmError};
+use crate::{ChatModel, ChatRequest, Completion, Finish, LlmError, millis, to_u32};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -20,7 +20,7 @@ use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Tokens evaluated per `decode` call while reading the prompt.
 const PROMPT_BATCH: usize = 512;
@@ -244,10 +244,6 @@ fn gen_err(what: &str, e: impl std::fmt::Display) -> LlmError {
     LlmError::Generation(format!("{what}: {e}"))
 }
 
-fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 impl ChatModel for LlamaChat {
     fn id(&self) -> String {
         format!("llama.cpp:{}", self.name)
@@ -266,6 +262,7 @@ impl ChatModel for LlamaChat {
         req: &ChatRequest,
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Completion, LlmError> {
+        let start = Instant::now();
         if req.messages.is_empty() {
             return Err(LlmError::InvalidRequest("no messages".into()));
         }
@@ -281,11 +278,18 @@ impl ChatModel for LlamaChat {
             text: String::new(),
             prompt_tokens: to_u32(tokens.len()),
             completion_tokens: 0,
+            cached_prompt_tokens: 0,
+            cache_write_tokens: 0,
             usage_reported: true,
             finish: Finish::Length,
             model: self.name.clone(),
+            first_token_ms: None,
+            latency_ms: 0,
+            attempts: 1,
+            warnings: Vec::new(),
         };
         if max_tokens == 0 {
+            done.latency_ms = millis(start.elapsed());
             return Ok(done);
         }
 
@@ -333,6 +337,7 @@ impl ChatModel for LlamaChat {
             vocab.token_to_piece_into(token, &mut piece, false, None);
             let text = utf8.push(&piece);
             if !text.is_empty() {
+                done.first_token_ms.get_or_insert_with(|| millis(start.elapsed()));
                 done.text.push_str(&text);
                 if on_token(&text).is_break() {
                     done.finish = Finish::Cancelled;
@@ -351,11 +356,13 @@ impl ChatModel for LlamaChat {
         }
         let tail = utf8.finish();
         if !tail.is_empty() && done.finish != Finish::Cancelled {
+            done.first_token_ms.get_or_insert_with(|| millis(start.elapsed()));
             done.text.push_str(&tail);
             // The caller is told about the last characters too; nothing is left to cancel.
             let _ = on_token(&tail);
         }
         done.completion_tokens = to_u32(generated);
+        done.latency_ms = millis(start.elapsed());
         Ok(done)
     }
 }

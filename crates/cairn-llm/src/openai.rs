@@ -1,28 +1,19 @@
 //! A chat model behind an OpenAI-compatible HTTP API (`POST {base_url}/chat/completions`,
-//! streamed as server-sent events). This is how OpenAI, Ollama, llama.cpp's server and LM Studio
-//! plug in by configuration alone.
+//! streamed as server-sent events). This is how OpenAI, Ollama, llama.cpp's server, LM Studio,
+//! vLLM and OpenRouter plug in by configuration alone.
 //!
-//! Handles retries (429 honouring `Retry-After`, 5xx) only before the first token; after that a
-//! broken stream is `StreamCut` carrying the partial answer. It does not speak the legacy
-//! `/completions` API, tools, images, or `max_completion_tokens`-only models.
+//! Asks for `stream_options.include_usage` so the last chunk carries `usage` (with
+//! `prompt_tokens_details.cached_tokens` where the server caches prompts); servers that ignore
+//! it get their usage estimated locally. Timeouts, retries and the stream rules are shared with
+//! the Anthropic client (see `http.rs`). It does not speak the legacy `/completions` API, tools,
+//! images, or `max_completion_tokens`-only models.
 
-use crate::{ChatModel, ChatRequest, Completion, Finish, LlmError, estimate_tokens};
-use reqwest::blocking::{Client, Response};
-use serde::Deserialize;
-use serde_json::json;
-use std::io::{BufRead, BufReader, Read};
+use crate::http::{Call, HttpSettings, Item, Transport, UsagePatch, sample};
+use crate::sse::SseEvent;
+use crate::{ChatModel, ChatRequest, Completion, Finish, LlmError, estimate_prompt, estimate_tokens, to_u32};
+use serde_json::{Value, json};
 use std::ops::ControlFlow;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// Attempts per request (first try + retries), only while nothing has been streamed.
-const MAX_ATTEMPTS: u32 = 3;
-/// Backoff before retry n (1-based) is `BACKOFF_BASE * 2^(n-1)` unless `Retry-After` says.
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-/// A `Retry-After` longer than this is not waited out: the error goes back to the caller.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Per-message formatting overhead when we have to count a prompt ourselves.
-const TOKENS_PER_MESSAGE: usize = 4;
 
 /// Where the server is and which model to ask.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,10 +21,10 @@ pub struct OpenAiConfig {
     /// Up to and including the version, e.g. `http://localhost:11434/v1`.
     pub base_url: String,
     pub model: String,
+    /// Sent as `Authorization: Bearer`; never printed (`Debug` redacts it, errors scrub it).
     pub api_key: Option<String>,
-    /// Longest wait for the response headers, and for each piece of the stream after that.
-    /// It is not a limit on the whole answer, which may stream for longer.
-    pub timeout: Duration,
+    /// Timeouts and retries.
+    pub http: HttpSettings,
     /// Tokens the served model takes (prompt + answer). The API does not say, so it is
     /// configured; the default (4096) matches Ollama's default `num_ctx`.
     pub context_window: usize,
@@ -45,27 +36,27 @@ impl std::fmt::Debug for OpenAiConfig {
             .field("base_url", &self.base_url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
+            .field("http", &self.http)
             .field("context_window", &self.context_window)
             .finish()
     }
 }
 
 impl OpenAiConfig {
-    /// No key, 120 s timeout, 4096-token window.
+    /// No key, default [`HttpSettings`], 4096-token window.
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
         OpenAiConfig {
             base_url: base_url.into(),
             model: model.into(),
             api_key: None,
-            timeout: Duration::from_secs(120),
+            http: HttpSettings::default(),
             context_window: 4096,
         }
     }
 
     /// From `CAIRN_OPENAI_BASE_URL` and `CAIRN_OPENAI_MODEL` (both required, else `None`),
     /// `CAIRN_OPENAI_API_KEY` (falling back to `OPENAI_API_KEY`), and optionally
-    /// `CAIRN_OPENAI_TIMEOUT_SECS` and `CAIRN_OPENAI_CONTEXT`.
+    /// `CAIRN_OPENAI_TIMEOUT_SECS` (first-token and idle timeouts) and `CAIRN_OPENAI_CONTEXT`.
     pub fn from_env() -> Option<Self> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
@@ -75,7 +66,8 @@ impl OpenAiConfig {
         let mut cfg = OpenAiConfig::new(var("CAIRN_OPENAI_BASE_URL")?, var("CAIRN_OPENAI_MODEL")?);
         cfg.api_key = var("CAIRN_OPENAI_API_KEY").or_else(|| var("OPENAI_API_KEY"));
         if let Some(secs) = var("CAIRN_OPENAI_TIMEOUT_SECS").and_then(|s| s.parse::<u64>().ok()).filter(|&s| s > 0) {
-            cfg.timeout = Duration::from_secs(secs);
+            cfg.http.first_token_timeout = Duration::from_secs(secs);
+            cfg.http.idle_timeout = Duration::from_secs(secs);
         }
         if let Some(n) = var("CAIRN_OPENAI_CONTEXT").and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0) {
             cfg.context_window = n;
@@ -88,9 +80,7 @@ impl OpenAiConfig {
 pub struct OpenAiChat {
     cfg: OpenAiConfig,
     endpoint: String,
-    /// Built on first use: a blocking client must not be created on an async runtime thread,
-    /// and `generate` always runs on a blocking one.
-    client: Mutex<Option<Client>>,
+    transport: Transport,
 }
 
 impl std::fmt::Debug for OpenAiChat {
@@ -103,167 +93,92 @@ impl OpenAiChat {
     /// Cheap: no connection is made until the first `generate`.
     pub fn new(cfg: OpenAiConfig) -> Self {
         let endpoint = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
-        OpenAiChat { cfg, endpoint, client: Mutex::new(None) }
+        let transport = Transport::new(cfg.http.clone(), cfg.api_key.clone());
+        OpenAiChat { cfg, endpoint, transport }
     }
 
     pub fn config(&self) -> &OpenAiConfig {
         &self.cfg
     }
+}
 
-    fn client(&self) -> Result<Client, LlmError> {
-        let mut slot = self.client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = Client::builder()
-            .timeout(self.cfg.timeout)
-            .connect_timeout(self.cfg.timeout)
-            .build()
-            .map_err(|e| LlmError::Provider { status: None, message: format!("http client: {e}") })?;
-        *slot = Some(c.clone());
-        Ok(c)
+/// One chunk of `chat.completion.chunk` stream. Read leniently through `Value`: fields that are
+/// missing or `null` are simply absent; only data that is not JSON at all is malformed.
+fn parse_event(ev: &SseEvent) -> Result<Vec<Item>, String> {
+    let data = ev.data.trim();
+    if data.is_empty() {
+        return Ok(Vec::new());
     }
-
-    /// Send the request, retrying 429 and 5xx; returns a 2xx response ready to stream.
-    fn connect(&self, body: &serde_json::Value) -> Result<Response, LlmError> {
-        let client = self.client()?;
-        let mut attempt = 1;
-        loop {
-            let mut rb = client.post(&self.endpoint).header("Accept", "text/event-stream").json(body);
-            if let Some(key) = &self.cfg.api_key {
-                rb = rb.bearer_auth(key);
+    if data == "[DONE]" {
+        return Ok(vec![Item::Done]);
+    }
+    let v: Value = serde_json::from_str(data).map_err(|e| format!("{e} in {}", sample(data)))?;
+    if !v.is_object() {
+        return Err(format!("not a JSON object: {}", sample(data)));
+    }
+    let mut items = Vec::new();
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| err.as_str().map_or_else(|| err.to_string(), str::to_owned));
+        // OpenRouter puts the HTTP status in `code`; OpenAI puts a name there.
+        let status = err
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c));
+        let status = status.or_else(|| {
+            let kind = [err.get("type"), err.get("code")]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if kind.contains("rate_limit") {
+                Some(429)
+            } else if kind.contains("overloaded") || kind.contains("server_error") {
+                Some(503)
+            } else {
+                None
             }
-            let resp = rb.send().map_err(request_error)?;
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(resp);
+        });
+        items.push(Item::Error { status, message });
+        return Ok(items);
+    }
+    if let Some(m) = v.get("model").and_then(Value::as_str) {
+        items.push(Item::Model(m.to_owned()));
+    }
+    if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
+        if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
+            items.push(Item::Text(piece.to_owned()));
+        }
+        match choice.get("finish_reason").and_then(Value::as_str) {
+            Some("length") => items.push(Item::Finish(Finish::Length)),
+            Some("content_filter") => {
+                items.push(Item::Warning("the provider's content filter stopped the answer".into()));
+                items.push(Item::Finish(Finish::Stop));
             }
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let retryable = status.as_u16() == 429 || status.is_server_error();
-            let err = LlmError::Provider { status: Some(status.as_u16()), message: error_message(resp) };
-            if !retryable || attempt >= MAX_ATTEMPTS {
-                return Err(err);
-            }
-            let wait = retry_after.unwrap_or(BACKOFF_BASE * 2u32.pow(attempt - 1));
-            if wait > MAX_RETRY_AFTER {
-                return Err(err);
-            }
-            std::thread::sleep(wait);
-            attempt += 1;
+            Some(_) => items.push(Item::Finish(Finish::Stop)),
+            None => {}
         }
     }
-
-    fn prompt_estimate(&self, req: &ChatRequest) -> usize {
-        req.messages.iter().map(|m| estimate_tokens(&m.content) + TOKENS_PER_MESSAGE).sum::<usize>() + 3
-    }
-}
-
-/// Map a transport failure (no HTTP status) to our error.
-fn request_error(e: reqwest::Error) -> LlmError {
-    if e.is_timeout() { LlmError::Timeout } else { LlmError::Provider { status: None, message: error_chain(&e) } }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
-}
-
-/// True when an I/O error while reading the stream was the read timeout firing.
-fn is_timeout(e: &std::io::Error) -> bool {
-    if e.kind() == std::io::ErrorKind::TimedOut {
-        return true;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
-    while let Some(s) = source {
-        if let Some(re) = s.downcast_ref::<reqwest::Error>()
-            && re.is_timeout()
-        {
-            return true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-/// The human message of an error response: `error.message` (OpenAI, llama.cpp, LM Studio),
-/// `error` as a string (Ollama), else the start of the body, else the status reason.
-fn error_message(resp: Response) -> String {
-    let status = resp.status();
-    let mut body = String::new();
-    let _ = resp.take(64 * 1024).read_to_string(&mut body);
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
-        let m = v.pointer("/error/message").or_else(|| v.get("error")).or_else(|| v.get("message"));
-        if let Some(m) = m.and_then(|m| m.as_str()).filter(|m| !m.trim().is_empty()) {
-            return m.trim().to_owned();
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        let n = |p: &str| u.pointer(p).and_then(Value::as_u64).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let prompt = n("/prompt_tokens");
+        let completion = n("/completion_tokens");
+        // Usage counts only when both halves are there: a partial object is ignored.
+        if prompt.is_some() && completion.is_some() {
+            items.push(Item::Usage(UsagePatch {
+                prompt,
+                completion,
+                cached: n("/prompt_tokens_details/cached_tokens"),
+                ..UsagePatch::default()
+            }));
         }
     }
-    let body = body.trim();
-    if body.is_empty() {
-        status.canonical_reason().unwrap_or("request failed").to_owned()
-    } else {
-        body.chars().take(300).collect()
-    }
-}
-
-#[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<Choice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-}
-
-/// Fields are optional so an odd usage object never costs us the chunk's text.
-#[derive(Deserialize, Clone, Copy)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: Option<u32>,
-    #[serde(default)]
-    completion_tokens: Option<u32>,
-}
-
-/// How reading the stream ended.
-enum End {
-    Done,
-    Cancelled,
-    Eof,
+    Ok(items)
 }
 
 impl ChatModel for OpenAiChat {
@@ -287,7 +202,7 @@ impl ChatModel for OpenAiChat {
         if req.messages.is_empty() {
             return Err(LlmError::InvalidRequest("no messages".into()));
         }
-        let prompt_estimate = self.prompt_estimate(req);
+        let prompt_estimate = estimate_prompt(&req.messages);
         let needed = prompt_estimate + req.max_tokens as usize;
         if needed > self.cfg.context_window {
             return Err(LlmError::ContextOverflow { needed, window: self.cfg.context_window });
@@ -302,114 +217,20 @@ impl ChatModel for OpenAiChat {
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
         });
-        let resp = self.connect(&body)?;
-
-        let mut text = String::new();
-        let mut usage: Option<(u32, u32)> = None;
-        let mut finish: Option<Finish> = None;
-        let mut model: Option<String> = None;
-        let mut reader = BufReader::new(resp);
-        let mut line = Vec::new();
-        let mut data = String::new();
-
-        // One SSE event per blank-line-terminated group of `data:` lines.
-        let mut handle = |data: &str, text: &mut String| -> Result<Option<End>, LlmError> {
-            let data = data.trim();
-            if data.is_empty() {
-                return Ok(None);
+        let build = |client: &reqwest::Client| {
+            let rb = client.post(&self.endpoint).header("Accept", "text/event-stream").json(&body);
+            match &self.cfg.api_key {
+                Some(key) => rb.bearer_auth(key),
+                None => rb,
             }
-            if data == "[DONE]" {
-                return Ok(Some(End::Done));
-            }
-            // Unparseable events (keep-alives, vendor extras) are skipped, not fatal.
-            let Ok(chunk) = serde_json::from_str::<Chunk>(data) else { return Ok(None) };
-            if let Some(err) = chunk.error {
-                let message =
-                    err.get("message").and_then(|m| m.as_str()).map(str::to_owned).unwrap_or_else(|| err.to_string());
-                if text.is_empty() {
-                    return Err(LlmError::Provider { status: None, message });
-                }
-                return Err(LlmError::StreamCut { partial: std::mem::take(text) });
-            }
-            if chunk.model.as_deref().is_some_and(|m| !m.is_empty()) {
-                model = chunk.model;
-            }
-            if let Some(u) = chunk.usage
-                && let (Some(p), Some(c)) = (u.prompt_tokens, u.completion_tokens)
-            {
-                usage = Some((p, c));
-            }
-            if let Some(choice) = chunk.choices.into_iter().next() {
-                if let Some(reason) = choice.finish_reason {
-                    finish = Some(if reason == "length" { Finish::Length } else { Finish::Stop });
-                }
-                if let Some(piece) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
-                    text.push_str(&piece);
-                    if on_token(&piece).is_break() {
-                        return Ok(Some(End::Cancelled));
-                    }
-                }
-            }
-            Ok(None)
         };
-
-        let end = loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => {
-                    // A last event not followed by a blank line still counts.
-                    let pending = std::mem::take(&mut data);
-                    match handle(&pending, &mut text)? {
-                        Some(end) => break end,
-                        None => break End::Eof,
-                    }
-                }
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) && text.is_empty() => return Err(LlmError::Timeout),
-                Err(_) => return Err(LlmError::StreamCut { partial: text }),
-            }
-            let l = String::from_utf8_lossy(&line);
-            let l = l.trim_end_matches(['\n', '\r']);
-            if l.is_empty() {
-                let pending = std::mem::take(&mut data);
-                if let Some(end) = handle(&pending, &mut text)? {
-                    break end;
-                }
-            } else if let Some(rest) = l.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
-            }
-            // `event:`, `id:`, `retry:` and `:` comments carry nothing we need.
+        let call = Call {
+            build: &build,
+            parse: parse_event,
+            prompt_estimate: to_u32(prompt_estimate),
+            model: &self.cfg.model,
         };
-
-        let finish = match end {
-            End::Cancelled => Finish::Cancelled,
-            End::Done => finish.unwrap_or(Finish::Stop),
-            // The connection closed without [DONE]: complete only if the server said why it
-            // stopped; otherwise the answer was cut.
-            End::Eof => match finish {
-                Some(f) => f,
-                None => return Err(LlmError::StreamCut { partial: text }),
-            },
-        };
-        let (prompt_tokens, completion_tokens, usage_reported) = match usage {
-            Some((p, c)) => (p, c, true),
-            None => (
-                u32::try_from(prompt_estimate).unwrap_or(u32::MAX),
-                u32::try_from(estimate_tokens(&text)).unwrap_or(u32::MAX),
-                false,
-            ),
-        };
-        Ok(Completion {
-            text,
-            prompt_tokens,
-            completion_tokens,
-            usage_reported,
-            finish,
-            model: model.unwrap_or_else(|| self.cfg.model.clone()),
-        })
+        self.transport.stream(&call, on_token)
     }
 }
 
@@ -436,7 +257,9 @@ mod tests {
         ]));
         let c = c.expect("config");
         assert_eq!(c.api_key.as_deref(), Some("k2"));
-        assert_eq!(c.timeout, Duration::from_secs(7));
+        assert_eq!(c.http.first_token_timeout, Duration::from_secs(7));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.http.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.context_window, 32768);
         assert_eq!(OpenAiChat::new(c.clone()).id(), "openai:m@http://x/v1");
         assert!(!format!("{c:?}").contains("k2"), "key must not be printed");
@@ -447,5 +270,27 @@ mod tests {
             ("OPENAI_API_KEY", "k2"),
         ]));
         assert_eq!(c.and_then(|c| c.api_key).as_deref(), Some("k1"));
+    }
+
+    fn ev(data: &str) -> SseEvent {
+        SseEvent { event: None, data: data.into() }
+    }
+
+    #[test]
+    fn chunks_become_items() {
+        let items = parse_event(&ev(
+            r#"{"model":"m1","choices":[{"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#,
+        ));
+        assert_eq!(items, Ok(vec![Item::Model("m1".into()), Item::Text("Hi".into())]));
+        let items = parse_event(&ev(
+            r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":16}}}"#,
+        ));
+        let usage = UsagePatch { prompt: Some(30), completion: Some(2), cached: Some(16), ..UsagePatch::default() };
+        assert_eq!(items, Ok(vec![Item::Usage(usage)]));
+        assert_eq!(parse_event(&ev("[DONE]")), Ok(vec![Item::Done]));
+        assert!(parse_event(&ev("{\"choices\": [")).is_err());
+        assert!(parse_event(&ev("42")).is_err());
+        let items = parse_event(&ev(r#"{"error":{"message":"Upstream overloaded","code":502}}"#));
+        assert_eq!(items, Ok(vec![Item::Error { status: Some(502), message: "Upstream overloaded".into() }]));
     }
 }

@@ -96,6 +96,11 @@ fn streams_a_short_answer() {
     assert!(c.completion_tokens <= 48);
     assert!(matches!(c.finish, Finish::Stop | Finish::Length));
     assert!(!c.text.contains("<|im_end|>") && !c.text.contains("<|im_start|>"), "control tokens leaked: {:?}", c.text);
+    // What the ledger records for a local call: exact counts, nothing cached, one attempt.
+    assert_eq!((c.cached_prompt_tokens, c.cache_write_tokens, c.attempts), (0, 0, 1));
+    assert!(c.warnings.is_empty());
+    let first = c.first_token_ms.expect("time to first token measured");
+    assert!(first <= c.latency_ms && c.latency_ms as f64 <= secs * 1000.0 + 1.0, "{first} {} {secs}", c.latency_ms);
     eprintln!(
         "answer ({} prompt + {} completion tokens, {:.2}s, {:.1} tok/s incl. prompt): {:?}",
         c.prompt_tokens,
@@ -104,6 +109,17 @@ fn streams_a_short_answer() {
         f64::from(c.completion_tokens) / secs,
         c.text
     );
+}
+
+#[test]
+fn probe_generates_one_token() {
+    let Some(m) = model() else { return };
+    let p = m.probe().unwrap();
+    assert_eq!(p.provider, m.id());
+    assert_eq!(p.model, m.name());
+    assert!(p.usage_reported);
+    assert!(p.completion_tokens <= 1 && p.prompt_tokens > 0, "{p:?}");
+    assert_eq!(p.attempts, 1);
 }
 
 #[test]

@@ -1,168 +1,66 @@
 //! `OpenAiChat` against a real local HTTP/1.1 server speaking the OpenAI streaming wire format
 //! (chunked server-sent events), including the failures real servers produce: rate limits,
-//! 5xx, bad keys, cut streams and silence. Not a test of any real provider.
+//! 5xx, bad keys, cut streams, malformed events and silence. Each test checks what the user sees
+//! (text, finish, error code and message) and what the cost ledger would record (tokens,
+//! whether they were reported, attempts). Not a test of any real provider.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use cairn_core::ErrorCode;
-use cairn_llm::{ChatMessage, ChatModel, ChatRequest, Finish, LlmError, OpenAiChat, OpenAiConfig};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use cairn_llm::{
+    ChatMessage, ChatModel, ChatRequest, Completion, Finish, HttpSettings, LlmError, OpenAiChat, OpenAiConfig,
+    TimeoutPhase,
+};
 use std::ops::ControlFlow;
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use support::{End, Frame, Reply, data, serve};
 
-/// One scripted answer; the server serves one per connection, in order.
-enum Reply {
-    /// `200` streamed with chunked encoding: each event is sent as `data: <event>\n\n`.
-    /// `done` appends `data: [DONE]`; `cut` drops the connection without ending the body.
-    Sse { events: Vec<String>, done: bool, cut: bool },
-    /// `200` SSE without chunked encoding, body ends when the server closes the socket.
-    SseCloseDelimited { events: Vec<String> },
-    /// Any status with extra headers and a body.
-    Status { code: u16, reason: &'static str, headers: Vec<(&'static str, String)>, body: String },
-    /// Read the request, then say nothing for this long.
-    Hang(Duration),
-    /// Start a chunked SSE stream with these events, then go silent for this long.
-    SseThenHang { events: Vec<String>, hang: Duration },
-}
-
-struct Recorded {
-    head: String,
-    body: String,
-}
-
-/// Start the server; returns its base URL (`http://127.0.0.1:port/v1`) and the requests it got.
-fn serve(replies: Vec<Reply>) -> (String, mpsc::Receiver<Recorded>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for reply in replies {
-            let Ok((mut stream, _)) = listener.accept() else { return };
-            let recorded = read_request(&mut stream);
-            let _ = tx.send(recorded);
-            respond(&mut stream, reply);
-        }
-    });
-    (format!("http://127.0.0.1:{port}/v1"), rx)
-}
-
-fn read_request(stream: &mut TcpStream) -> Recorded {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    Recorded { head, body: String::from_utf8(body).unwrap() }
-}
-
-/// Write the scripted reply. Write errors end the reply quietly: a client that cancels or times
-/// out closes its end, and that is what those tests are about.
-fn respond(stream: &mut TcpStream, reply: Reply) {
-    let _ = write_reply(stream, reply);
-    let _ = stream.flush();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
-
-fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
-    match reply {
-        Reply::Sse { events, done, cut } => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-            stream.write_all(head.as_bytes())?;
-            let mut payloads: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-            if done {
-                payloads.push("data: [DONE]\n\n".into());
-            }
-            for p in payloads {
-                stream.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes())?;
-                stream.flush()?;
-                thread::sleep(Duration::from_millis(5));
-            }
-            if !cut {
-                stream.write_all(b"0\r\n\r\n")?;
-            }
-        }
-        Reply::SseCloseDelimited { events } => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
-            stream.write_all(head.as_bytes())?;
-            for e in events {
-                stream.write_all(format!("data: {e}\n\n").as_bytes())?;
-            }
-        }
-        Reply::Status { code, reason, headers, body } => {
-            let mut out = format!(
-                "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                body.len()
-            );
-            for (k, v) in headers {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-            out.push_str("\r\n");
-            out.push_str(&body);
-            stream.write_all(out.as_bytes())?;
-        }
-        Reply::Hang(d) => thread::sleep(d),
-        Reply::SseThenHang { events, hang } => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-            stream.write_all(head.as_bytes())?;
-            for e in events {
-                let p = format!("data: {e}\n\n");
-                stream.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes())?;
-            }
-            stream.flush()?;
-            thread::sleep(hang);
-        }
-    }
-    Ok(())
-}
+const MODEL: &str = "gpt-4o-mini-2024-07-18";
 
 /// A content delta exactly as OpenAI sends it.
-fn delta(content: &str) -> String {
-    serde_json::json!({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18",
-        "system_fingerprint": "fp_1",
-        "choices": [{"index": 0, "delta": {"content": content}, "logprobs": null, "finish_reason": null}],
-        "usage": null
-    })
-    .to_string()
-}
-
-fn role_chunk() -> String {
-    r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#.into()
-}
-
-fn finish_chunk(reason: &str) -> String {
-    format!(
-        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{reason}"}}],"usage":null}}"#
+fn delta(content: &str) -> Frame {
+    data(
+        &serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+            "system_fingerprint": "fp_1",
+            "choices": [{"index": 0, "delta": {"content": content}, "logprobs": null, "finish_reason": null}],
+            "usage": null
+        })
+        .to_string(),
     )
 }
 
-fn usage_chunk(prompt: u32, completion: u32) -> String {
-    format!(
-        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}}}}}"#,
+fn role_chunk() -> Frame {
+    data(
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+    )
+}
+
+fn finish_chunk(reason: &str) -> Frame {
+    data(&format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"{MODEL}","choices":[{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{reason}"}}],"usage":null}}"#
+    ))
+}
+
+/// The final usage chunk `stream_options.include_usage` asks for.
+fn usage_chunk(prompt: u32, completion: u32, cached: u32) -> Frame {
+    data(&format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"{MODEL}","choices":[],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{},"prompt_tokens_details":{{"cached_tokens":{cached},"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0}}}}}}"#,
         prompt + completion
-    )
+    ))
 }
 
-fn hello_events(with_usage: bool) -> Vec<String> {
+fn done() -> Frame {
+    data("[DONE]")
+}
+
+fn hello(with_usage: bool) -> Vec<Frame> {
     let mut e = vec![role_chunk(), delta("Hello"), delta(", "), delta("world"), delta("!"), finish_chunk("stop")];
     if with_usage {
-        e.push(usage_chunk(21, 4));
+        e.push(usage_chunk(21, 4, 0));
     }
+    e.push(done());
     e
 }
 
@@ -174,14 +72,30 @@ fn request() -> ChatRequest {
     }
 }
 
-fn chat(base_url: &str, key: Option<&str>, timeout: Duration) -> OpenAiChat {
-    let mut cfg = OpenAiConfig::new(base_url, "gpt-4o-mini");
+/// Quick retries so the tests do not sleep for real backoff; generous timeouts otherwise.
+fn settings() -> HttpSettings {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(2),
+        first_token_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        ..HttpSettings::default()
+    }
+}
+
+fn chat_with(base: &str, key: Option<&str>, http: HttpSettings) -> OpenAiChat {
+    let mut cfg = OpenAiConfig::new(format!("{base}/v1"), "gpt-4o-mini");
     cfg.api_key = key.map(str::to_owned);
-    cfg.timeout = timeout;
+    cfg.http = http;
     OpenAiChat::new(cfg)
 }
 
-fn collect(model: &OpenAiChat) -> (Result<cairn_llm::Completion, LlmError>, Vec<String>) {
+fn chat(base: &str) -> OpenAiChat {
+    chat_with(base, None, settings())
+}
+
+fn collect(model: &OpenAiChat) -> (Result<Completion, LlmError>, Vec<String>) {
     let mut pieces = Vec::new();
     let r = model.generate(&request(), &mut |t| {
         pieces.push(t.to_owned());
@@ -192,20 +106,24 @@ fn collect(model: &OpenAiChat) -> (Result<cairn_llm::Completion, LlmError>, Vec<
 
 #[test]
 fn streams_text_and_reports_usage() {
-    let (url, requests) = serve(vec![Reply::Sse { events: hello_events(true), done: true, cut: false }]);
-    let model = chat(&url, Some("sk-test"), Duration::from_secs(5));
+    let server = serve(vec![Reply::stream(hello(true))]);
+    let model = chat_with(&server.base, Some("sk-test"), settings());
     let (r, pieces) = collect(&model);
     let c = r.unwrap();
     assert_eq!(pieces, ["Hello", ", ", "world", "!"]);
     assert_eq!(c.text, "Hello, world!");
-    assert_eq!((c.prompt_tokens, c.completion_tokens, c.usage_reported), (21, 4, true));
+    assert_eq!((c.prompt_tokens, c.completion_tokens, c.cached_prompt_tokens, c.usage_reported), (21, 4, 0, true));
     assert_eq!(c.finish, Finish::Stop);
-    assert_eq!(c.model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(c.model, MODEL);
+    assert_eq!(c.attempts, 1);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let first = c.first_token_ms.unwrap();
+    assert!(first <= c.latency_ms, "{first} > {}", c.latency_ms);
 
-    let req = requests.recv_timeout(Duration::from_secs(1)).unwrap();
+    let req = &server.requests()[0];
     assert!(req.head.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"), "{}", req.head);
-    assert!(req.head.to_ascii_lowercase().contains("authorization: bearer sk-test\r\n"), "{}", req.head);
-    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(req.header("authorization").as_deref(), Some("Bearer sk-test"));
+    let body = req.json();
     assert_eq!(body["model"], "gpt-4o-mini");
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
@@ -215,9 +133,20 @@ fn streams_text_and_reports_usage() {
 }
 
 #[test]
+fn cached_prompt_tokens_are_reported() {
+    let events = vec![role_chunk(), delta("Cached."), finish_chunk("stop"), usage_chunk(2048, 3, 1920), done()];
+    let server = serve(vec![Reply::stream(events)]);
+    let c = collect(&chat(&server.base)).0.unwrap();
+    assert_eq!(c.text, "Cached.");
+    assert_eq!((c.prompt_tokens, c.cached_prompt_tokens, c.completion_tokens), (2048, 1920, 3));
+    assert_eq!(c.cache_write_tokens, 0);
+    assert!(c.usage_reported);
+}
+
+#[test]
 fn counts_tokens_itself_when_usage_is_missing() {
-    let (url, requests) = serve(vec![Reply::Sse { events: hello_events(false), done: true, cut: false }]);
-    let model = chat(&url, None, Duration::from_secs(5));
+    let server = serve(vec![Reply::stream(hello(false))]);
+    let model = chat(&server.base);
     let c = collect(&model).0.unwrap();
     assert_eq!(c.text, "Hello, world!");
     assert!(!c.usage_reported);
@@ -225,127 +154,259 @@ fn counts_tokens_itself_when_usage_is_missing() {
     // Two messages' content plus per-message overhead: never less than the content alone.
     let content = model.count_tokens("Answer from the sources.") + model.count_tokens("Say hello.");
     assert!(c.prompt_tokens as usize > content, "{} vs {content}", c.prompt_tokens);
-    let req = requests.recv_timeout(Duration::from_secs(1)).unwrap();
-    assert!(!req.head.to_ascii_lowercase().contains("authorization:"), "no key, no header");
+    assert_eq!(c.cached_prompt_tokens, 0);
+    assert!(server.requests()[0].header("authorization").is_none(), "no key, no header");
+}
+
+fn rate_limited(retry_after: &str) -> Reply {
+    Reply::status(
+        429,
+        "Too Many Requests",
+        r#"{"error":{"message":"Rate limit reached for gpt-4o-mini","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+    )
+    .with_header("Retry-After", retry_after)
 }
 
 #[test]
-fn retries_429_honouring_retry_after() {
-    let limited = Reply::Status {
-        code: 429,
-        reason: "Too Many Requests",
-        headers: vec![("Retry-After", "1".into())],
-        body: r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#.into(),
-    };
-    let (url, requests) = serve(vec![limited, Reply::Sse { events: hello_events(true), done: true, cut: false }]);
-    let model = chat(&url, None, Duration::from_secs(5));
+fn retries_429_honouring_retry_after_seconds() {
+    let server = serve(vec![rate_limited("1"), Reply::stream(hello(true))]);
     let start = Instant::now();
-    let c = collect(&model).0.unwrap();
+    let c = collect(&chat(&server.base)).0.unwrap();
     assert_eq!(c.text, "Hello, world!");
-    assert!(start.elapsed() >= Duration::from_millis(950), "waited {:?}", start.elapsed());
-    assert_eq!(requests.try_iter().count(), 2);
+    assert_eq!(c.attempts, 2);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let gap = reqs[1].at - reqs[0].at;
+    assert!(gap >= Duration::from_millis(950), "second request after {gap:?}");
+    assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
+    assert_eq!(reqs[0].body, reqs[1].body, "the same request is repeated");
+}
+
+#[test]
+fn retries_429_honouring_retry_after_as_a_date() {
+    let at = SystemTime::now() + Duration::from_secs(2);
+    let server = serve(vec![rate_limited(&support::http_date(at)), Reply::stream(hello(true))]);
+    let c = collect(&chat(&server.base)).0.unwrap();
+    assert_eq!(c.text, "Hello, world!");
+    let reqs = server.requests();
+    let gap = reqs[1].at - reqs[0].at;
+    // The date has whole-second resolution: the wait is between 1 and 2 s.
+    assert!(gap >= Duration::from_millis(900) && gap < Duration::from_secs(3), "second request after {gap:?}");
+}
+
+#[test]
+fn a_retry_after_longer_than_the_cap_is_returned_not_waited() {
+    let server = serve(vec![rate_limited("120"), Reply::stream(hello(true))]);
+    let start = Instant::now();
+    let e = collect(&chat(&server.base)).0.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(2), "waited {:?}", start.elapsed());
+    assert_eq!(e.code(), ErrorCode::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(
+        e.to_string(),
+        "the provider is rate limiting requests (HTTP 429), retry in 120 s: Rate limit reached for gpt-4o-mini"
+    );
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
 fn retries_5xx_before_streaming() {
-    let err = || Reply::Status {
-        code: 500,
-        reason: "Internal Server Error",
-        headers: vec![],
-        body: r#"{"error":{"message":"The server had an error"}}"#.into(),
-    };
-    let (url, requests) = serve(vec![err(), err(), Reply::Sse { events: hello_events(true), done: true, cut: false }]);
-    let c = collect(&chat(&url, None, Duration::from_secs(5))).0.unwrap();
+    let err = || Reply::status(500, "Internal Server Error", r#"{"error":{"message":"The server had an error"}}"#);
+    let server = serve(vec![err(), err(), Reply::stream(hello(true))]);
+    let c = collect(&chat(&server.base)).0.unwrap();
     assert_eq!(c.text, "Hello, world!");
-    assert_eq!(requests.try_iter().count(), 3);
+    assert_eq!(c.attempts, 3);
+    assert_eq!((c.prompt_tokens, c.completion_tokens), (21, 4));
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]
 fn gives_up_after_three_attempts() {
-    let err = || Reply::Status { code: 503, reason: "Service Unavailable", headers: vec![], body: "overloaded".into() };
-    let (url, requests) = serve(vec![err(), err(), err(), err()]);
-    let e = collect(&chat(&url, None, Duration::from_secs(5))).0.unwrap_err();
-    assert!(matches!(&e, LlmError::Provider { status: Some(503), message } if message == "overloaded"), "{e:?}");
+    let err = || Reply::status(503, "Service Unavailable", "overloaded");
+    let server = serve(vec![err(), err(), err(), err()]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
+    assert!(matches!(&e, LlmError::Provider { status: Some(503), message, .. } if message == "overloaded"), "{e:?}");
     assert_eq!(e.code(), ErrorCode::ProviderUnavailable);
-    thread::sleep(Duration::from_millis(100));
-    assert_eq!(requests.try_iter().count(), 3);
+    assert_eq!(e.to_string(), "the provider failed (HTTP 503): overloaded");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]
 fn cut_stream_keeps_the_partial_answer() {
     let events = vec![role_chunk(), delta("The answer "), delta("is 4")];
-    let (url, _r) = serve(vec![Reply::Sse { events, done: false, cut: true }]);
-    let (r, pieces) = collect(&chat(&url, None, Duration::from_secs(5)));
-    match r {
-        Err(LlmError::StreamCut { partial }) => assert_eq!(partial, "The answer is 4"),
+    let server = serve(vec![Reply::Stream { frames: events, end: End::Cut }]);
+    let model = chat(&server.base);
+    let (r, pieces) = collect(&model);
+    let e = r.unwrap_err();
+    assert_eq!(pieces.concat(), "The answer is 4");
+    assert_eq!(e.code(), ErrorCode::StreamCut);
+    match &e {
+        LlmError::StreamCut { partial, partial_tokens, prompt_tokens, reason } => {
+            assert_eq!(partial, "The answer is 4");
+            assert_eq!(*partial_tokens as usize, model.count_tokens("The answer is 4"));
+            assert!(*prompt_tokens > 0);
+            assert!(reason.contains("connection"), "{reason}");
+        }
         other => panic!("expected StreamCut, got {other:?}"),
     }
-    assert_eq!(pieces.concat(), "The answer is 4");
+    assert!(e.to_string().starts_with("the answer broke off after 15 characters"), "{e}");
+    assert_eq!(server.requests().len(), 1, "a cut after text is never retried");
 }
 
 #[test]
 fn close_without_done_or_finish_is_a_cut() {
-    let (url, _r) = serve(vec![Reply::SseCloseDelimited { events: vec![delta("Half an ")] }]);
-    let e = collect(&chat(&url, None, Duration::from_secs(5))).0.unwrap_err();
+    let server = serve(vec![Reply::CloseDelimited { frames: vec![delta("Half an ")] }]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
     assert_eq!(e.partial_text(), Some("Half an "));
+    assert_eq!(e.code(), ErrorCode::StreamCut);
 }
 
 #[test]
-fn bad_key_is_a_provider_error_with_the_message() {
-    let body = r#"{"error":{"message":"Incorrect API key provided: sk-bad. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
-    let unauthorized = Reply::Status { code: 401, reason: "Unauthorized", headers: vec![], body: body.into() };
-    let (url, requests) = serve(vec![unauthorized]);
-    let e = collect(&chat(&url, Some("sk-bad"), Duration::from_secs(5))).0.unwrap_err();
-    match &e {
-        LlmError::Provider { status: Some(401), message } => {
-            assert!(message.starts_with("Incorrect API key provided"), "{message}")
-        }
-        other => panic!("expected Provider 401, got {other:?}"),
-    }
+fn a_malformed_event_is_skipped_and_reported() {
+    let events = vec![
+        role_chunk(),
+        delta("Hello"),
+        data(r#"{"id":"chatcmpl-1","choices":[{"delta":{"content":"lost"#),
+        delta(" again"),
+        finish_chunk("stop"),
+        usage_chunk(21, 3, 0),
+        done(),
+    ];
+    let server = serve(vec![Reply::stream(events)]);
+    let c = collect(&chat(&server.base)).0.unwrap();
+    assert_eq!(c.text, "Hello again");
+    assert_eq!(c.finish, Finish::Stop);
+    assert_eq!((c.prompt_tokens, c.completion_tokens, c.usage_reported), (21, 3, true));
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].starts_with("skipped 1 malformed stream event from the provider"), "{:?}", c.warnings);
+}
+
+#[test]
+fn a_stream_of_only_malformed_events_is_an_error() {
+    let events = vec![data("<html>Bad gateway</html>"), data("{oops"), done()];
+    let server = serve(vec![Reply::stream(events)]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
+    assert!(matches!(e, LlmError::BadResponse(_)), "{e:?}");
     assert_eq!(e.code(), ErrorCode::ProviderUnavailable);
-    assert_eq!(requests.try_iter().count(), 1, "401 is not retried");
+    assert!(e.to_string().contains("skipped 2 malformed stream events"), "{e}");
+}
+
+#[test]
+fn an_error_event_mid_answer_is_a_cut() {
+    let events = vec![
+        role_chunk(),
+        delta("Partly "),
+        data(r#"{"error":{"message":"Upstream provider disconnected","code":502}}"#),
+        done(),
+    ];
+    let server = serve(vec![Reply::stream(events)]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
+    assert_eq!(e.partial_text(), Some("Partly "));
+    assert!(e.to_string().contains("Upstream provider disconnected"), "{e}");
+}
+
+#[test]
+fn bad_key_is_auth_failed_and_the_key_is_never_shown() {
+    // Older OpenAI answers echoed the key; ours must not pass it on.
+    let key = "sk-proj-THIS-IS-SECRET-0123456789";
+    let body = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
+    );
+    let server = serve(vec![Reply::status(401, "Unauthorized", &body)]);
+    let model = chat_with(&server.base, Some(key), settings());
+    let e = collect(&model).0.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuthFailed);
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with("the provider rejected the API key (HTTP 401): Incorrect API key provided: <redacted>."),
+        "{shown}"
+    );
+    assert!(!shown.contains(key) && !format!("{e:?}").contains(key), "{e:?}");
+    assert!(!format!("{model:?}").contains(key));
+    assert_eq!(server.requests().len(), 1, "401 is not retried");
 }
 
 #[test]
 fn unknown_model_maps_to_model_missing() {
     // What Ollama's OpenAI-compatible endpoint answers for a model it has not pulled.
     let body = r#"{"error":{"message":"model \"llama9\" not found, try pulling it first","type":"api_error","param":null,"code":null}}"#;
-    let (url, _r) = serve(vec![Reply::Status { code: 404, reason: "Not Found", headers: vec![], body: body.into() }]);
-    let e = collect(&chat(&url, None, Duration::from_secs(5))).0.unwrap_err();
+    let server = serve(vec![Reply::status(404, "Not Found", body)]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
     assert_eq!(e.code(), ErrorCode::ModelMissing);
-    assert!(e.to_string().contains("not found, try pulling it first"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "the provider does not know this model or endpoint (HTTP 404): model \"llama9\" not found, try pulling it first"
+    );
 }
 
 #[test]
-fn silence_is_a_timeout() {
-    let (url, _r) = serve(vec![Reply::Hang(Duration::from_secs(4))]);
+fn a_prompt_the_server_finds_too_long_is_context_overflow() {
+    let body = r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130415 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+    let server = serve(vec![Reply::status(400, "Bad Request", body)]);
+    let e = collect(&chat(&server.base)).0.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ContextOverflow);
+    assert!(e.to_string().contains("maximum context length is 128000"), "{e}");
+}
+
+fn short_first_token() -> HttpSettings {
+    HttpSettings { first_token_timeout: Duration::from_millis(600), ..settings() }
+}
+
+#[test]
+fn silence_before_the_headers_is_a_first_token_timeout() {
+    let server = serve(vec![Reply::Hang(Duration::from_secs(4)), Reply::stream(hello(true))]);
     let start = Instant::now();
-    let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
-    assert!(matches!(e, LlmError::Timeout), "{e:?}");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    let e = collect(&chat_with(&server.base, None, short_first_token())).0.unwrap_err();
+    assert!(matches!(e, LlmError::Timeout { phase: TimeoutPhase::FirstToken, .. }), "{e:?}");
+    assert_eq!(e.code(), ErrorCode::Timeout);
+    assert_eq!(e.to_string(), "the model sent no answer within 600 ms of the request");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert_eq!(server.requests().len(), 1, "a timeout is not retried");
 }
 
 #[test]
-fn silence_after_the_headers_is_a_timeout() {
-    let (url, _r) = serve(vec![Reply::SseThenHang { events: vec![role_chunk()], hang: Duration::from_secs(4) }]);
+fn keep_alives_do_not_stretch_the_first_token_timeout() {
+    // Connected, headers sent, comments every 100 ms, but no text.
+    let mut frames = vec![role_chunk()];
+    for _ in 0..30 {
+        frames.push(Frame::Bytes(": keep-alive\n\n".into()));
+        frames.push(Frame::Pause(Duration::from_millis(100)));
+    }
+    let server = serve(vec![Reply::stream(frames)]);
     let start = Instant::now();
-    let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
-    assert!(matches!(e, LlmError::Timeout), "{e:?}");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    let e = collect(&chat_with(&server.base, None, short_first_token())).0.unwrap_err();
+    assert!(matches!(e, LlmError::Timeout { phase: TimeoutPhase::FirstToken, .. }), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
 }
 
 #[test]
-fn silence_mid_answer_is_a_cut_with_the_partial_text() {
+fn silence_mid_answer_is_an_idle_cut_with_the_partial_text() {
     let events = vec![role_chunk(), delta("Paris is "), delta("the capital")];
-    let (url, _r) = serve(vec![Reply::SseThenHang { events, hang: Duration::from_secs(4) }]);
-    let e = collect(&chat(&url, None, Duration::from_secs(1))).0.unwrap_err();
-    assert!(matches!(&e, LlmError::StreamCut { partial } if partial == "Paris is the capital"), "{e:?}");
+    let server = serve(vec![Reply::Stream { frames: events, end: End::Hang(Duration::from_secs(4)) }]);
+    let http = HttpSettings { idle_timeout: Duration::from_millis(500), ..settings() };
+    let start = Instant::now();
+    let e = collect(&chat_with(&server.base, None, http)).0.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    match &e {
+        LlmError::StreamCut { partial, reason, .. } => {
+            assert_eq!(partial, "Paris is the capital");
+            assert_eq!(reason, "the provider sent nothing for 500 ms");
+        }
+        other => panic!("expected StreamCut, got {other:?}"),
+    }
 }
 
 #[test]
-fn cancelling_stops_the_stream() {
-    let (url, _r) = serve(vec![Reply::Sse { events: hello_events(true), done: true, cut: false }]);
-    let model = chat(&url, None, Duration::from_secs(5));
+fn cancelling_stops_the_stream_and_drops_the_connection() {
+    let mut frames = vec![role_chunk(), delta("Hello")];
+    for i in 0..40 {
+        frames.push(Frame::Pause(Duration::from_millis(50)));
+        frames.push(delta(&format!(" {i}")));
+    }
+    frames.push(done());
+    let server = serve(vec![Reply::stream(frames)]);
+    let model = chat(&server.base);
     let mut seen = 0;
     let c = model
         .generate(&request(), &mut |_| {
@@ -357,33 +418,58 @@ fn cancelling_stops_the_stream() {
     assert_eq!(c.text, "Hello");
     assert_eq!(c.finish, Finish::Cancelled);
     assert!(!c.usage_reported);
+    assert_eq!(c.completion_tokens as usize, model.count_tokens("Hello"), "a cancelled call still costs");
+    let outcome = server.outcome(0, Duration::from_secs(5)).unwrap();
+    assert!(outcome.client_hung_up, "{outcome:?}");
+    assert!(outcome.frames_written < outcome.frames_total, "{outcome:?}");
 }
 
 #[test]
 fn length_finish_is_reported() {
-    let events = vec![role_chunk(), delta("Long"), finish_chunk("length"), usage_chunk(10, 1)];
-    let (url, _r) = serve(vec![Reply::Sse { events, done: true, cut: false }]);
-    let c = collect(&chat(&url, None, Duration::from_secs(5))).0.unwrap();
+    let events = vec![role_chunk(), delta("Long"), finish_chunk("length"), usage_chunk(10, 1, 0), done()];
+    let server = serve(vec![Reply::stream(events)]);
+    let c = collect(&chat(&server.base)).0.unwrap();
     assert_eq!(c.finish, Finish::Length);
+    assert_eq!((c.prompt_tokens, c.completion_tokens), (10, 1));
 }
 
 #[test]
 fn refused_connection_is_a_provider_error_without_status() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let e = collect(&chat(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_secs(2))).0.unwrap_err();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let e = collect(&chat(&format!("http://127.0.0.1:{port}"))).0.unwrap_err();
     assert!(matches!(e, LlmError::Provider { status: None, .. }), "{e:?}");
     assert_eq!(e.code(), ErrorCode::ProviderUnavailable);
+    assert!(e.to_string().starts_with("could not get an answer from the provider: "), "{e}");
 }
 
 #[test]
 fn oversized_request_is_refused_before_sending() {
-    let (url, requests) = serve(vec![]);
-    let mut cfg = OpenAiConfig::new(url, "m");
+    let server = serve(vec![]);
+    let mut cfg = OpenAiConfig::new(format!("{}/v1", server.base), "m");
     cfg.context_window = 50;
     let model = OpenAiChat::new(cfg);
     let mut req = request();
     req.max_tokens = 40;
     let e = model.generate(&req, &mut |_| ControlFlow::Continue(())).unwrap_err();
     assert!(matches!(e, LlmError::ContextOverflow { window: 50, .. }), "{e:?}");
-    assert_eq!(requests.try_iter().count(), 0);
+    assert_eq!(e.code(), ErrorCode::ContextOverflow);
+    assert_eq!(server.requests().len(), 0);
+}
+
+#[test]
+fn probe_reports_the_model_latency_and_usage() {
+    let events = vec![role_chunk(), delta("OK"), finish_chunk("length"), usage_chunk(9, 1, 0), done()];
+    let server = serve(vec![Reply::stream(events), Reply::stream(vec![role_chunk(), delta("OK"), done()])]);
+    let model = chat(&server.base);
+    let p = model.probe().unwrap();
+    assert_eq!(p.provider, model.id());
+    assert_eq!(p.model, MODEL);
+    assert!(p.usage_reported);
+    assert_eq!((p.prompt_tokens, p.completion_tokens, p.attempts), (9, 1, 1));
+    assert_eq!(p.text, "OK");
+    assert!(p.first_token_ms.unwrap() <= p.latency_ms);
+    assert_eq!(server.requests()[0].json()["max_tokens"], 1);
+    // A server that ignores stream_options: the probe says usage will be estimated.
+    let p = model.probe().unwrap();
+    assert!(!p.usage_reported);
 }

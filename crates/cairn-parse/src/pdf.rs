@@ -183,7 +183,8 @@ fn ocr_pages(pdf: &[u8], pages: &[u32], opts: &OcrOptions) -> OcrResult {
         result.problems.push((pages.to_vec(), "OCR is turned off".to_owned()));
         return result;
     }
-    let render = Tool { program: "pdftoppm", name: "pdftoppm", package: "poppler-utils", what: "rendering a page for OCR" };
+    let render =
+        Tool { program: "pdftoppm", name: "pdftoppm", package: "poppler-utils", what: "rendering a page for OCR" };
     let read = Tool { program: &opts.tesseract, name: "tesseract", package: "tesseract-ocr", what: "OCR of a page" };
     let (todo, over) = pages.split_at(pages.len().min(opts.max_pages));
     let mut failed: Vec<(u32, String)> = Vec::new();
@@ -546,7 +547,10 @@ pub(crate) mod tests {
         assert!(doc.blocks.iter().all(|b| b.anchor.page == Some(1)));
         assert_eq!(
             doc.warnings,
-            ["page 1 read by OCR (recognition errors are possible)", "page 2 has no text layer: not read, OCR stops after 1 pages per file"]
+            [
+                "page 1 read by OCR (recognition errors are possible)",
+                "page 2 has no text layer: not read, OCR stops after 1 pages per file"
+            ]
         );
         let hasty = limits(OcrOptions { page_timeout: Duration::ZERO, ..Default::default() });
         let err = parse(&scanned_pdf(&["Slow page"]), &hasty).unwrap_err();
