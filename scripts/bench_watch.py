@@ -126,7 +126,7 @@ def main():
           f"max {max(ref):.2f} s")
     out = subprocess.run(cairn + ["--json", "search", f"N{i}R{2000 + a.edits - 1}", "-k", "3"],
                          capture_output=True, text=True, check=True).stdout
-    hits = json.loads(out)
+    hits = json.loads(out)["hits"]
     rank = next((n + 1 for n, h in enumerate(hits) if h["path"] == p), None)
     print(f"last edit's new text found by `cairn search N{i}R{2000 + a.edits - 1} -k 3`: rank {rank}")
     c = subprocess.run(cairn + ["--json", "check", "--disk"], capture_output=True, text=True)

@@ -29,14 +29,15 @@ def main():
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"cairn search failed for {question!r}: {out.stdout}{out.stderr}")
-        files = [os.path.basename(h["path"]) for h in json.loads(out.stdout)]
+        hits_shown = json.loads(out.stdout)["hits"]
+        files = [os.path.basename(h["path"]) for h in hits_shown]
         good = [f for f in files if fnmatch.fnmatch(f, pattern)]
         hit = bool(good)
         hits += hit
         precision = len(good) / len(files) if files else 0.0
         precision_sum += precision
         print(f"{i}. {'HIT ' if hit else 'MISS'} {pattern:<16} p@5={precision:.1f}  {question[:70]}")
-        for h in json.loads(out.stdout):
+        for h in hits_shown:
             print(f"      {os.path.basename(h['path'])} p.{h['anchor'].get('page')}")
     n = len(rows)
     print(f"\nhit rate: {hits}/{n} = {hits / n:.2f}; mean precision@5 of source files: {precision_sum / n:.2f}")

@@ -91,7 +91,12 @@ impl ProviderServer {
     /// Starts serving on a free loopback port. With no scripted reply left, it answers
     /// `Reply::openai("OK [1]", ...)`.
     pub fn start() -> ProviderServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Self::start_on(0)
+    }
+
+    /// Like `start`, on a given port (0: any free one).
+    pub fn start_on(port: u16) -> ProviderServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let replies: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();

@@ -4,6 +4,7 @@
 //! (progress bars on stderr, tables on stdout) or as JSON with `--json`. No indexing, ranking or
 //! prompting logic lives here.
 
+mod learning;
 mod ledger;
 mod render;
 
@@ -112,6 +113,15 @@ enum Command {
         #[command(subcommand)]
         what: ledger::ConversationsCommand,
     },
+    /// Judge an answer or search: thumbs up/down, or one source useful / not useful.
+    Feedback(learning::FeedbackArgs),
+    /// Retrain the ranker from feedback now (it also retrains by itself; see `[learning]` in settings).
+    Learn,
+    /// Ranker versions: list, promote, roll back.
+    Ranker {
+        #[command(subcommand)]
+        what: learning::RankerCommand,
+    },
     /// Evaluate retrieval quality.
     Eval {
         #[command(subcommand)]
@@ -135,7 +145,8 @@ enum ExcludeCommand {
 #[derive(Subcommand)]
 enum EvalCommand {
     /// A BEIR-format dataset folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), e.g. SciFact.
-    /// Scores nDCG@10 and Recall@100 for hybrid, vector-only and full-text-only retrieval.
+    /// Scores nDCG@10, Recall@10/100 and MRR for hybrid, vector-only and full-text-only
+    /// retrieval, and the active ranker when it is a trained one; compared with the last run.
     Beir {
         dir: PathBuf,
         #[arg(long, default_value = "test")]
@@ -143,6 +154,36 @@ enum EvalCommand {
         /// Score only the first N judged queries.
         #[arg(long)]
         queries: Option<usize>,
+    },
+    /// Your golden set against your own index: one JSON object per line,
+    /// {"question": "...", "expected": ["report.pdf", "notes/plan.pdf#page=3"]}.
+    Golden { file: PathBuf },
+    /// The learning proof on a BEIR dataset with train and test qrels: feedback simulated from
+    /// the train queries only, Cairn's own retraining, scores on the test queries only. Use a
+    /// data folder of its own (it erases that folder's feedback and rankers).
+    Learning {
+        dir: PathBuf,
+        /// Learning-curve points: training queries judged before each retraining.
+        #[arg(long, value_delimiter = ',', default_value = "100,200,400,100000")]
+        curve: Vec<usize>,
+        /// Score only the first N test queries.
+        #[arg(long)]
+        test_queries: Option<usize>,
+    },
+    /// Answer-level: ask each claim of a SciFact-style claims file against the dataset's corpus;
+    /// the share of cited documents that are gold, and how often the answer declines on
+    /// NOT_ENOUGH_INFO claims.
+    Answers {
+        dir: PathBuf,
+        /// The claims (default: DIR/claims_dev.jsonl).
+        #[arg(long)]
+        claims: Option<PathBuf>,
+        /// Only the first N claims (answers take seconds each with a local model).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Answer with this provider (default: as `cairn ask` would).
+        #[arg(long, short = 'p')]
+        provider: Option<String>,
     },
 }
 
@@ -325,11 +366,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Search { query, limit } => {
-            let hits = engine.search(&query, usize::from(limit)).await?;
+            let ranked = engine.search_ranked(&query, usize::from(limit)).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&hits)?);
+                println!("{}", serde_json::to_string_pretty(&ranked)?);
             } else {
-                render::hits(&hits);
+                render::hits(&ranked.hits);
+                if let (Some(event), false) = (ranked.event_id, ranked.hits.is_empty()) {
+                    println!(
+                        "ranked by ranker v{}; feedback: `cairn feedback {event} useful|not-useful N`",
+                        ranked.ranker_version
+                    );
+                }
             }
         }
         Command::Costs(args) => ledger::costs(&engine, args, json)?,
@@ -337,6 +384,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Providers { what } => ledger::providers(&engine, what, json).await?,
         Command::Prompts { what } => ledger::prompts(&engine, what, json)?,
         Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
+        Command::Feedback(args) => learning::feedback(&engine, args, json).await?,
+        Command::Learn => learning::learn(&engine, json).await?,
+        Command::Ranker { what } => learning::ranker(&engine, what, json)?,
+        Command::Eval { what: EvalCommand::Golden { file } } => {
+            let report = engine.eval_golden(&file).await.context("evaluation failed")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                learning::print_golden(&report);
+            }
+        }
+        Command::Eval { what: EvalCommand::Answers { dir, claims, limit, provider } } => {
+            let bar = corpus_bar();
+            let on_event = |e: IndexEvent| corpus_progress(&bar, e);
+            let claims = claims.unwrap_or_else(|| dir.join("claims_dev.jsonl"));
+            let llm = provider.map(LlmChoice::Provider).unwrap_or(LlmChoice::Auto);
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            let on_claim = |c: &cairn_engine::ClaimResult| {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if !json {
+                    bar.suspend(|| learning::print_claim(n, c));
+                }
+            };
+            let report = engine
+                .eval_answers(&dir, &claims, limit, llm, &on_event, &on_claim)
+                .await
+                .context("the answer evaluation failed")?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                learning::print_answers(&report);
+            }
+        }
+        Command::Eval { what: EvalCommand::Learning { dir, curve, test_queries } } => {
+            let bar = corpus_bar();
+            let on_event = |e: IndexEvent| corpus_progress(&bar, e);
+            let on_point = |p: &cairn_engine::LearningPoint| {
+                if json {
+                    return;
+                }
+                bar.suspend(|| learning::print_point(p));
+            };
+            let report = engine
+                .eval_learning(&dir, &curve, test_queries, &on_event, &on_point)
+                .await
+                .context("the learning evaluation failed")?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                learning::print_learning(&report);
+            }
+        }
         Command::Ask { question, no_llm, model, provider, sources, max_tokens, conversation, no_cache } => {
             let llm = if no_llm {
                 LlmChoice::None
@@ -404,19 +505,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Eval { what: EvalCommand::Beir { dir, split, queries } } => {
-            let bar =
-                ProgressBar::new(0).with_style(bar_style("{msg} [{bar:40}] {pos}/{len} chunks ({per_sec}, eta {eta})"));
-            bar.set_message("embedding corpus");
-            let on_event = |e: IndexEvent| match e {
-                IndexEvent::Embedded { chunks } => {
-                    if chunks as u64 > bar.length().unwrap_or(0) {
-                        bar.set_length(chunks as u64 + 512);
-                    }
-                    bar.set_position(chunks as u64);
-                }
-                IndexEvent::Finalizing => bar.set_message("building full-text index"),
-                _ => {}
-            };
+            let bar = corpus_bar();
+            let on_event = |e: IndexEvent| corpus_progress(&bar, e);
             let report = engine.eval_beir(&dir, &split, queries, &on_event).await.context("evaluation failed")?;
             bar.finish_and_clear();
             if json {
@@ -427,6 +517,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The progress bar of an evaluation's corpus indexing (hidden when the corpus is indexed already).
+fn corpus_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0).with_style(bar_style("{msg} [{bar:40}] {pos}/{len} chunks ({per_sec}, eta {eta})"));
+    bar.set_message("embedding corpus");
+    bar
+}
+
+fn corpus_progress(bar: &ProgressBar, e: IndexEvent) {
+    match e {
+        IndexEvent::Embedded { chunks } => {
+            if chunks as u64 > bar.length().unwrap_or(0) {
+                bar.set_length(chunks as u64 + 512);
+            }
+            bar.set_position(chunks as u64);
+        }
+        IndexEvent::Finalizing => bar.set_message("building full-text index"),
+        _ => {}
+    }
 }
 
 /// Local wall-clock time for transcript lines (UTC when the offset is unknown).

@@ -199,6 +199,11 @@ pub fn answer(a: &Answer, streamed: bool) {
             println!("     {}", one_line(&c.snippet, 160));
         }
     }
+    if let (Some(event), false) = (a.event_id, a.sources.is_empty() && a.considered.is_empty()) {
+        println!(
+            "— feedback: `cairn feedback {event} up|down`, or `cairn feedback {event} useful|not-useful N` for source [N]"
+        );
+    }
 }
 
 pub fn eval(r: &EvalReport) {
@@ -206,10 +211,12 @@ pub fn eval(r: &EvalReport) {
         "{} ({} split): {} documents, {} queries; indexing {:.0}s ({} passages embedded), queries {:.1}s",
         r.dataset, r.split, r.documents, r.queries, r.index_seconds, r.chunks_embedded, r.query_seconds
     );
-    println!("{:<8} {:>8} {:>11}", "mode", "nDCG@10", "Recall@100");
-    for m in &r.modes {
-        println!("{:<8} {:>8.4} {:>11.4}", m.mode, m.ndcg_at_10, m.recall_at_100);
-    }
+    crate::learning::print_scores(&r.modes);
+    println!(
+        "ranker v{} (`ranked` appears once a trained ranker is active), prompt {}",
+        r.ranker_version, r.prompt_version
+    );
+    crate::learning::print_comparison(&r.previous);
 }
 
 pub fn check(c: &cairn_engine::Consistency) {
@@ -272,6 +279,9 @@ pub fn watch_event(e: &cairn_engine::WatchEvent) -> Option<String> {
             r.indexed, r.deleted, r.unchanged, r.chunks_embedded, r.chunks_reused, r.seconds
         ),
         W::SyncFailed { reason } => format!("  failed: {} (will retry)", clean(reason)),
+        W::Learned { report } => {
+            format!("ranker retrained on schedule: v{} {}: {}", report.version, report.status, clean(&report.decision))
+        }
         W::Maintained { versions_removed, bytes_removed } => {
             format!(
                 "store maintenance: {versions_removed} old versions removed, {:.1} MB freed",

@@ -46,7 +46,9 @@ fn add_index_status_search_and_ask_from_the_command_line() {
     assert!(text.contains("broken.docx") && text.to_lowercase().contains("corrupt"), "{text}");
     assert!(text.contains("garbage.txt"), "{text}");
 
-    let hits = stdout_json(&cairn(&data, &["--json", "search", "Heron division revenue", "-k", "3"]));
+    let found = stdout_json(&cairn(&data, &["--json", "search", "Heron division revenue", "-k", "3"]));
+    let hits = &found["hits"];
+    assert!(found["event_id"].as_i64().is_some() && found["ranker_version"] == 1, "{found}");
     assert!(hits[0]["path"].as_str().unwrap().ends_with("report.pdf"), "{hits}");
     assert_eq!(hits[0]["anchor"]["page"], 2);
 

@@ -21,12 +21,22 @@ pub struct Hit {
     pub text_rank: Option<u32>,
     /// BM25 score, if known.
     pub text_score: Option<f32>,
+    /// The document's title or heading line the passage was embedded with.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub context: String,
+    /// The ranker's features for this passage (names in `cairn_rank::FEATURE_NAMES`), for a
+    /// "why this source" view; empty before ranking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<f32>,
 }
 
 /// A numbered source as shown under an answer: `[n]` in the text refers to `number`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     pub number: u32,
+    /// The passage, for feedback on this source.
+    #[serde(default)]
+    pub chunk_id: String,
     pub path: String,
     pub anchor: Anchor,
     pub snippet: String,

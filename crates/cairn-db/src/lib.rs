@@ -6,10 +6,12 @@
 
 mod cache;
 mod conversations;
+mod learning;
 mod ledger;
 
 pub use cache::CachedAnswer;
 pub use conversations::{ConversationRow, TurnRow};
+pub use learning::{EvalRunRow, FeedbackRow, RankEventRow, RankerRow, Signal};
 pub use ledger::{CallKind, CallRecord, CallRow, Outcome};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -173,6 +175,53 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
      );
      CREATE INDEX turns_conversation ON turns(conversation_id, id);",
+    // 7: learning: what each search showed (candidates with their features at that moment),
+    // the feedback given on it, ranker versions, and evaluation runs.
+    "CREATE TABLE rank_events (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL,
+        query TEXT NOT NULL,
+        embedder TEXT NOT NULL,
+        query_vector BLOB,
+        ranker_version INTEGER,
+        candidates TEXT NOT NULL,
+        shown TEXT NOT NULL DEFAULT '[]'
+     );
+     CREATE INDEX rank_events_question ON rank_events(question_id);
+     CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        event_id INTEGER NOT NULL REFERENCES rank_events(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        chunk_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        signal TEXT NOT NULL,
+        comment TEXT,
+        UNIQUE (event_id, target, chunk_id)
+     );
+     CREATE INDEX feedback_path ON feedback(path);
+     CREATE TABLE rankers (
+        version INTEGER PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        train_events INTEGER NOT NULL,
+        train_pairs INTEGER NOT NULL,
+        feedback_upto INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        train_ms INTEGER NOT NULL
+     );
+     CREATE TABLE eval_runs (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        dataset TEXT NOT NULL,
+        ranker_version INTEGER,
+        prompt_version TEXT,
+        metrics TEXT NOT NULL
+     );",
 ];
 
 /// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.

@@ -83,6 +83,13 @@ pub struct Answer {
     pub question: String,
     /// The question's id in the ledger (its calls are grouped under it).
     pub question_id: Option<i64>,
+    /// What feedback on this answer refers to (`cairn feedback <id> ...`); its sources are
+    /// numbered as listed in `sources`.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+    /// The ranker version that ordered the sources.
+    #[serde(default)]
+    pub ranker_version: Option<i64>,
     pub conversation_id: Option<i64>,
     pub text: String,
     pub mode: AnswerMode,
@@ -124,7 +131,7 @@ fn citation(number: u32, hit: &Hit) -> Citation {
         Some((i, _)) => format!("{}…", &snippet[..i]),
         None => snippet,
     };
-    Citation { number, path: hit.path.clone(), anchor: hit.anchor.clone(), snippet }
+    Citation { number, chunk_id: hit.chunk_id.clone(), path: hit.path.clone(), anchor: hit.anchor.clone(), snippet }
 }
 
 fn file_name(path: &str) -> &str {
@@ -422,11 +429,14 @@ impl Engine {
             _ => question.to_owned(),
         };
         let question_id = self.db()?.add_question(question, opts.conversation)?;
-        let hits = self.search_for(&query, max_sources, Some(question_id)).await?;
+        let ranked = self.search_for(&query, max_sources, Some(question_id)).await?;
+        let hits = ranked.hits;
 
         let mut answer = Answer {
             question: question.to_owned(),
             question_id: Some(question_id),
+            event_id: ranked.event_id,
+            ranker_version: Some(ranked.ranker_version),
             conversation_id: opts.conversation,
             text: String::new(),
             mode: AnswerMode::Passages { reason: String::new() },
@@ -755,6 +765,13 @@ impl Engine {
             }
         };
         answer.conversation_id = Some(conversation);
+        if let Some(event) = answer.event_id {
+            // Feedback numbers sources as the user sees them under the answer: the cited ones,
+            // or every passage the model was given when it cited none.
+            let listed = if answer.sources.is_empty() { &answer.considered } else { &answer.sources };
+            let shown: Vec<&str> = listed.iter().map(|c| c.chunk_id.as_str()).collect();
+            db.set_event_shown(event, &serde_json::to_string(&shown).unwrap_or_else(|_| "[]".into()))?;
+        }
         let json = serde_json::to_string(&answer).map_err(|e| EngineError::Internal(e.to_string()))?;
         db.add_turn(&TurnRow {
             id: 0,
@@ -834,7 +851,13 @@ mod tests {
     use super::*;
 
     fn c(n: u32, path: &str) -> Citation {
-        Citation { number: n, path: path.into(), anchor: Default::default(), snippet: String::new() }
+        Citation {
+            number: n,
+            chunk_id: String::new(),
+            path: path.into(),
+            anchor: Default::default(),
+            snippet: String::new(),
+        }
     }
 
     #[test]

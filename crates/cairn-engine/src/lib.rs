@@ -12,6 +12,7 @@ mod costs;
 mod error;
 mod eval;
 mod indexer;
+mod learn;
 mod providers;
 mod settings;
 mod status;
@@ -19,20 +20,26 @@ mod watch;
 
 pub use answer::{ANSWER_PROMPT, Answer, AnswerMode, AskOptions, LlmChoice};
 pub use cairn_db::FileStatus;
+pub use cairn_db::Signal;
 pub use cairn_db::{CallKind, CallRecord, CallRow, ConversationRow, Outcome, TurnRow};
 pub use cairn_ledger::{Money, Window as BudgetWindow};
 pub use cairn_prompts::{Prompt, Prompts};
+pub use cairn_rank::{FEATURE_NAMES, FeedbackMetrics};
 pub use check::Consistency;
 pub use config::EngineConfig;
 pub use costs::{BudgetGauge, BudgetStatus, CostLine, CostQuery, CostReport, GroupBy};
 pub use error::EngineError;
-pub use eval::{EvalReport, ModeScores};
+pub use eval::{
+    AnswerEvalReport, ClaimResult, Comparison, EvalReport, GoldenQuestion, GoldenReport, LearningPoint, LearningReport,
+    ModeScores,
+};
 pub use indexer::{IndexEvent, IndexReport, Scope};
+pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics};
 pub use providers::ProviderCheck;
 pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
 pub use settings::{
-    AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LocalSettings, PriceSetting,
-    ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings, Settings,
+    AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LearningSettings, LocalSettings,
+    PriceSetting, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings, Settings,
 };
 pub use status::{FolderStatus, ProblemFile, Status};
 pub use watch::{WatchEvent, WatchOptions};
@@ -399,7 +406,7 @@ impl Engine {
 
     /// Hybrid search: vector and full-text candidates fused by reciprocal rank.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, EngineError> {
-        self.search_for(query, limit, None).await
+        Ok(self.search_for(query, limit, None).await?.hits)
     }
 
     /// Search on behalf of a question (its query embedding is recorded under it).
@@ -408,7 +415,7 @@ impl Engine {
         query: &str,
         limit: usize,
         question_id: Option<i64>,
-    ) -> Result<Vec<Hit>, EngineError> {
+    ) -> Result<learn::Ranked, EngineError> {
         let query = query.trim();
         if query.is_empty() {
             return Err(EngineError::InvalidInput("the query is empty".into()));
@@ -433,7 +440,9 @@ impl Engine {
         };
         let by_vector: Vec<_> = by_vector?.into_iter().filter(keep).collect();
         let by_text: Vec<_> = by_text?.into_iter().filter(keep).collect();
-        Ok(cairn_retrieve::fuse(&by_vector, &by_text, self.fusion, limit))
+        // Every candidate goes to the ranker, which keeps `limit`.
+        let fused = cairn_retrieve::fuse(&by_vector, &by_text, self.fusion, usize::MAX);
+        self.rank_and_record(query, &vector, embedder.id(), fused, limit, question_id)
     }
 }
 

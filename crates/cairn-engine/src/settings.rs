@@ -30,6 +30,8 @@ pub struct Settings {
     pub local: LocalSettings,
     #[serde(default)]
     pub budget: BudgetSettings,
+    #[serde(default)]
+    pub learning: LearningSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<ProviderSettings>,
     /// Price overrides and additions, layered over Cairn's table.
@@ -117,6 +119,46 @@ fn default_history_share() -> f32 {
 }
 fn yes() -> bool {
     true
+}
+
+/// Learning the ranking from feedback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningSettings {
+    /// Retrain after this many new feedback events (0: never on that account).
+    #[serde(default = "default_retrain_every")]
+    pub retrain_every: u32,
+    /// Also retrain on a schedule while Cairn runs (`cairn watch`, the desktop app): when this
+    /// many hours have passed since the last training and feedback has come in since (0: off).
+    #[serde(default = "default_retrain_hours")]
+    pub retrain_hours: f64,
+    /// Questions with the files (or pages) that should answer them, one JSON object per line:
+    /// `{"question": "...", "expected": ["report.pdf", "notes/plan.md#page=3"]}`. A candidate
+    /// ranker that scores lower on it than the active one is never promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_set: Option<PathBuf>,
+    /// How much nDCG@10 on the golden set a candidate may lose and still be promoted.
+    #[serde(default)]
+    pub golden_tolerance: f64,
+}
+
+impl Default for LearningSettings {
+    fn default() -> Self {
+        LearningSettings {
+            retrain_every: default_retrain_every(),
+            retrain_hours: default_retrain_hours(),
+            golden_set: None,
+            golden_tolerance: 0.0,
+        }
+    }
+}
+
+fn default_retrain_every() -> u32 {
+    20
+}
+
+fn default_retrain_hours() -> f64 {
+    24.0
 }
 
 /// The embedded llama.cpp model.

@@ -70,6 +70,10 @@ pub enum WatchEvent {
         versions_removed: u64,
         bytes_removed: u64,
     },
+    /// The scheduled retraining of the ranker ran (see `[learning] retrain_hours`).
+    Learned {
+        report: crate::LearnReport,
+    },
 }
 
 impl Engine {
@@ -162,6 +166,9 @@ impl Engine {
                         versions_removed: m.versions_removed,
                         bytes_removed: m.bytes_removed,
                     });
+                }
+                if let Ok(Some(report)) = self.learn_if_due().await {
+                    on_event(WatchEvent::Learned { report });
                 }
                 last_maintain = Instant::now();
             }

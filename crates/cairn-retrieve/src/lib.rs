@@ -38,6 +38,8 @@ pub fn fuse(vector: &[StoredChunk], text: &[StoredChunk], fusion: Fusion, limit:
             vector_score: None,
             text_rank: None,
             text_score: None,
+            context: c.context.clone(),
+            features: Vec::new(),
         }
     };
     for (i, c) in vector.iter().enumerate() {
