@@ -112,7 +112,7 @@ async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_roll
 
     // Bad feedback is refused with the reason.
     let e = engine.feedback(first.event_id.unwrap(), Signal::Useful, Some(9), None).await.unwrap_err();
-    assert!(matches!(e, EngineError::InvalidInput(_)) && e.to_string().contains("showed 3"), "{e}");
+    assert!(matches!(e, EngineError::InvalidInput(_)) && e.to_string().contains("showed [1] [2] [3]"), "{e}");
     let e = engine.feedback(first.event_id.unwrap(), Signal::Up, Some(1), None).await.unwrap_err();
     assert!(e.to_string().contains("whole answer"), "{e}");
     let e = engine.feedback(999_999, Signal::Down, None, None).await.unwrap_err();
@@ -166,6 +166,13 @@ async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_roll
     let e = engine.promote_ranker(42).unwrap_err();
     assert!(e.to_string().contains("v42"), "{e}");
 
+    // Rollback walks back through promotions, not version numbers: v2 → v1 (by hand) → v3 (by
+    // hand); rolling back returns to v1, then to v2.
+    engine.promote_ranker(1).unwrap();
+    engine.promote_ranker(3).unwrap();
+    assert_eq!(engine.rollback_ranker().unwrap(), 1);
+    assert_eq!(engine.rollback_ranker().unwrap(), v2);
+
     // Evaluation runs are kept and compared: the golden set again, under v2.
     let again = engine.eval_golden(&golden).await.unwrap();
     let cmp = again.previous.expect("compared with the first run");
@@ -213,35 +220,87 @@ async fn feedback_retrains_by_itself_every_n_judgements_and_survives_a_restart()
     let scheduled = engine.learn_if_due().await.unwrap().expect("due: 4 judgements since the last training");
     assert_eq!(scheduled.version as usize, trained + 1);
     assert!(engine.learn_if_due().await.unwrap().is_none(), "nothing new since");
+
+    // Roll back to the untuned ranker: automatic retraining then keeps its candidates without
+    // promoting them (it would bring back what was just rolled back) until the user asks.
+    let mut active = engine.rankers().unwrap().into_iter().find(|r| r.status == "active").unwrap().version;
+    while active != 1 {
+        active = engine.rollback_ranker().unwrap();
+    }
+    let e = engine.rollback_ranker().unwrap_err();
+    assert!(e.to_string().contains("nothing to roll back to"), "{e}");
+    judge(&engine, "paid time off days").await;
+    let automatic = engine.learn_if_due().await.unwrap().expect("due");
+    assert_eq!(automatic.status, "candidate", "{automatic:?}");
+    assert!(automatic.decision.contains("paused"), "{}", automatic.decision);
+    assert_eq!(engine.search_ranked("leave days", 3).await.unwrap().ranker_version, 1);
+    let asked = engine.learn().await.unwrap();
+    assert_eq!(asked.status, "active", "asking resumes promotion: {asked:?}");
 }
 
-/// A tiny BEIR dataset in the folder layout SciFact uses: train and test queries about the same
-/// documents, so the learning proof's machinery runs end to end in seconds.
+/// A tiny BEIR dataset in the folder layout SciFact uses, where a keyword-stuffed commentary
+/// outranks the study that answers each question: feedback from the train queries must teach
+/// the ranker to prefer the study, which the test queries (never judged) then show.
 fn tiny_beir(dir: &Path) {
     std::fs::create_dir_all(dir.join("qrels")).unwrap();
     let docs = [
-        ("d1", "Vitamin D and bone density", "Vitamin D supplements increase bone mineral density in elderly women."),
-        ("d2", "Bone density review (retracted)", "Bone density bone density vitamin vitamin supplements review."),
-        ("d3", "Aspirin and stroke", "Low-dose aspirin reduces the risk of a first stroke in adults."),
-        ("d4", "Stroke statistics", "Stroke stroke aspirin risk statistics tables for adults."),
-        ("d5", "Sleep and memory", "Sleep after learning improves memory consolidation."),
+        (
+            "study-d",
+            "Cholecalciferol trial",
+            "Cholecalciferol supplementation raised mineral density of the hip in postmenopausal women in a randomised trial.",
+        ),
+        (
+            "decoy-d",
+            "Vitamin D and bone density: commentary",
+            "Vitamin D and bone density. Vitamin D supplements and bone density. Does vitamin D improve bone density? Vitamin D, bone density.",
+        ),
+        (
+            "study-a",
+            "Low-dose acetylsalicylic acid trial",
+            "Acetylsalicylic acid at 75 mg lowered the incidence of first cerebral infarction in adults over ten years.",
+        ),
+        (
+            "decoy-a",
+            "Aspirin and stroke: commentary",
+            "Aspirin and stroke. Does aspirin prevent stroke? Aspirin stroke risk. Aspirin and the risk of stroke.",
+        ),
+        ("sleep", "Sleep and memory", "Sleep after learning improves memory consolidation."),
+        ("tea", "Green tea", "Green tea catechins and weight loss in a small cohort."),
     ];
     let corpus: String =
         docs.iter().map(|(id, t, x)| format!("{}\n", serde_json::json!({"_id": id, "title": t, "text": x}))).collect();
     std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
-    let queries = [
-        ("1", "vitamin D bone density"),
-        ("2", "do vitamin supplements help bones"),
-        ("3", "aspirin stroke risk"),
-        ("4", "does aspirin prevent stroke"),
-        ("5", "bone density vitamin"),
-        ("6", "stroke aspirin"),
+    let train = [
+        "vitamin D bone density",
+        "does vitamin D improve bone density",
+        "vitamin D supplements and bone density",
+        "bone density vitamin D women",
+        "vitamin D for bones",
+        "vitamin D supplementation bone",
+        "aspirin stroke",
+        "does aspirin prevent stroke",
+        "aspirin and the risk of stroke",
+        "aspirin stroke risk adults",
+        "aspirin for stroke prevention",
+        "low dose aspirin stroke",
     ];
-    let q: String = queries.iter().map(|(id, t)| format!("{}\n", serde_json::json!({"_id": id, "text": t}))).collect();
-    std::fs::write(dir.join("queries.jsonl"), q).unwrap();
-    std::fs::write(dir.join("qrels/train.tsv"), "query-id\tcorpus-id\tscore\n1\td1\t1\n2\td1\t1\n3\td3\t1\n4\td3\t1\n")
-        .unwrap();
-    std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\n5\td1\t1\n6\td3\t1\n").unwrap();
+    let test = ["vitamin D and bone density in women", "aspirin and stroke risk"];
+    let mut queries = String::new();
+    let mut train_qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for (i, q) in train.iter().enumerate() {
+        queries += &format!("{}\n", serde_json::json!({"_id": format!("t{i}"), "text": q}));
+        let relevant = if q.contains("aspirin") { "study-a" } else { "study-d" };
+        train_qrels += &format!("t{i}\t{relevant}\t1\n");
+    }
+    let mut test_qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for (i, q) in test.iter().enumerate() {
+        queries += &format!("{}\n", serde_json::json!({"_id": format!("x{i}"), "text": q}));
+        let relevant = if q.contains("aspirin") { "study-a" } else { "study-d" };
+        test_qrels += &format!("x{i}\t{relevant}\t1\n");
+    }
+    std::fs::write(dir.join("queries.jsonl"), queries).unwrap();
+    std::fs::write(dir.join("qrels/train.tsv"), train_qrels).unwrap();
+    std::fs::write(dir.join("qrels/test.tsv"), test_qrels).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,16 +310,23 @@ async fn the_learning_proof_uses_train_feedback_and_test_scores_only() {
     tiny_beir(&set);
     let data = tmp.path().join("data");
     let engine = engine(&data);
-    let report = engine.eval_learning(&set, &[2, 100], None, &quiet, &|_| {}).await.unwrap();
+    let report = engine.eval_learning(&set, &[4, 100], None, &quiet, &|_| {}).await.unwrap();
     assert_eq!(report.test_queries, 2);
-    assert_eq!(report.points.len(), 2, "100 is capped at the 4 training queries");
-    assert_eq!(report.points[1].train_queries, 4);
-    // Every judged search came from a training query; no test query was ever searched through
-    // the recording path.
-    assert!(report.points[1].judged_events <= 4, "{:?}", report.points[1]);
-    let recorded = engine.rankers().unwrap();
-    assert!(!recorded.is_empty());
-    assert!(report.baseline.ndcg_at_10 > 0.0);
+    assert_eq!(report.points.len(), 2, "100 is capped at the 12 training queries");
+    assert_eq!(report.points[1].train_queries, 12);
+    assert!(report.baseline.mrr < 1.0, "untuned, a commentary comes first: {:?}", report.baseline);
+    // After all the train feedback a trained ranker is active and the test queries, which
+    // nobody judged, find the studies first.
+    let last = &report.points[1];
+    assert!(last.active_version > 1, "{:?}", report.rankers);
+    assert!(last.test.ndcg_at_10 > report.baseline.ndcg_at_10, "{:?} vs {:?}", last.test, report.baseline);
+    assert_eq!(last.test.mrr, 1.0, "{:?}", last.test);
+    // Only train queries went through the recording path: no test query left an event.
+    let recorded = engine.searches(usize::MAX).unwrap();
+    assert!(recorded.len() >= 12, "{recorded:?}");
+    for q in ["vitamin D and bone density in women", "aspirin and stroke risk"] {
+        assert!(recorded.iter().all(|r| r.query != q), "test query {q:?} was recorded");
+    }
     // A data folder with the user's own folders is refused: the simulation erases feedback.
     let mine = tmp.path().join("mine");
     std::fs::create_dir_all(&mine).unwrap();

@@ -351,3 +351,42 @@ async fn nothing_is_sent_that_the_window_cannot_take_and_history_is_trimmed_olde
         "the oldest turn should have been trimmed"
     );
 }
+
+/// Feedback on a generated answer refers to the sources as the user sees them: a model that
+/// cites [3] before [1] gets its sources listed in that order, each under its own number, and
+/// `useful 3` is about source [3] — also when the same answer later comes from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_on_an_answer_names_the_sources_by_the_numbers_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine_with_notes(tmp.path()).await;
+    let server = ProviderServer::start();
+    configure(&e, |s| {
+        s.providers.push(provider("remote", ProviderKind::Openai, format!("{}/v1", server.base_url), None));
+        s.chat.provider = "remote".into();
+        s.learning.retrain_every = 0;
+    });
+    server.push(Reply::openai("Tides reach four metres [3]; revenue was 4.2 million [1].", None));
+    let a = e.ask(HERON, &AskOptions::default(), &|_| {}).await.unwrap();
+    let numbers: Vec<u32> = a.sources.iter().map(|c| c.number).collect();
+    assert_eq!(numbers, [3, 1], "{:?}", a.sources);
+    let event = a.event_id.expect("an answer has an event for feedback");
+    let receipt = e.feedback(event, cairn_engine::Signal::Useful, Some(3), None).await.unwrap();
+    assert_eq!(receipt.path.as_deref(), Some(a.sources[0].path.as_str()), "[3] is the source listed as [3]");
+    let receipt = e.feedback(event, cairn_engine::Signal::NotUseful, Some(1), None).await.unwrap();
+    assert_eq!(receipt.path.as_deref(), Some(a.sources[1].path.as_str()));
+    // [2] was given to the model and listed under "considered"; it can be judged too.
+    let two = a.considered.iter().find(|c| c.number == 2).expect("three sources were given");
+    let receipt = e.feedback(event, cairn_engine::Signal::NotUseful, Some(2), None).await.unwrap();
+    assert_eq!(receipt.path.as_deref(), Some(two.path.as_str()));
+    let err = e.feedback(event, cairn_engine::Signal::Useful, Some(7), None).await.unwrap_err();
+    assert!(err.to_string().contains("showed [1] [2] [3]"), "{err}");
+
+    // The same question again is answered from the cache: its feedback is about this search.
+    let again = e.ask(HERON, &AskOptions::default(), &|_| {}).await.unwrap();
+    assert!(again.cache_hit);
+    let second = again.event_id.expect("event");
+    assert_ne!(second, event, "a cached answer still gets its own event");
+    let receipt = e.feedback(second, cairn_engine::Signal::Useful, Some(3), None).await.unwrap();
+    assert_eq!(receipt.event_id, second);
+    assert_eq!(receipt.path.as_deref(), Some(a.sources[0].path.as_str()));
+}

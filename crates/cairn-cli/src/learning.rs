@@ -81,6 +81,9 @@ fn print_receipt(r: &FeedbackReceipt) {
         println!("that was enough new feedback to retrain:");
         print_learn(l);
     }
+    if let Some(e) = &r.retrain_error {
+        println!("note: retraining was due but did not run: {}", clean(e));
+    }
 }
 
 pub async fn learn(engine: &Engine, json: bool) -> anyhow::Result<()> {
@@ -99,6 +102,9 @@ fn print_learn(l: &LearnReport) {
         l.version, l.train_events, l.train_pairs, l.train_ms, l.status
     );
     println!("  {}", clean(&l.decision));
+    if l.skipped_events > 0 {
+        println!("  note: {} judged searches were left out: their records could not be read", l.skipped_events);
+    }
 }
 
 pub fn ranker(engine: &Engine, what: RankerCommand, json: bool) -> anyhow::Result<()> {
@@ -292,4 +298,31 @@ pub fn print_answers(r: &AnswerEvalReport) {
         r.nei_answered,
         share(r.nei_answered, r.nei_claims)
     );
+}
+
+pub fn history(engine: &Engine, limit: usize, json: bool) -> anyhow::Result<()> {
+    let list = engine.searches(limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no searches or answers yet");
+        return Ok(());
+    }
+    println!("{:>6} {:<16} {:>6} {:>10}  query", "id", "when", "ranker", "judgements");
+    for r in &list {
+        let ranker = r.ranker_version.map(|v| format!("v{v}")).unwrap_or_default();
+        let kind = if r.question_id.is_some() { "ask" } else { "search" };
+        println!(
+            "{:>6} {:<16} {:>6} {:>10}  {kind}: {}",
+            r.event_id,
+            date(r.at_ms),
+            ranker,
+            r.judgements,
+            crate::render::one_line(&r.query, 80)
+        );
+    }
+    println!("judge one with `cairn feedback ID up|down` or `cairn feedback ID useful|not-useful N`");
+    Ok(())
 }

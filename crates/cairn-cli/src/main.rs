@@ -115,6 +115,11 @@ enum Command {
     },
     /// Judge an answer or search: thumbs up/down, or one source useful / not useful.
     Feedback(learning::FeedbackArgs),
+    /// Recent searches and answers with the number feedback refers to, and how many judgements each got.
+    History {
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Retrain the ranker from feedback now (it also retrains by itself; see `[learning]` in settings).
     Learn,
     /// Ranker versions: list, promote, roll back.
@@ -370,6 +375,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&ranked)?);
             } else {
+                if let Some(w) = &ranked.warning {
+                    eprintln!("warning: {}", render::clean(w));
+                }
                 render::hits(&ranked.hits);
                 if let (Some(event), false) = (ranked.event_id, ranked.hits.is_empty()) {
                     println!(
@@ -386,6 +394,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
         Command::Feedback(args) => learning::feedback(&engine, args, json).await?,
         Command::Learn => learning::learn(&engine, json).await?,
+        Command::History { limit } => learning::history(&engine, limit, json)?,
         Command::Ranker { what } => learning::ranker(&engine, what, json)?,
         Command::Eval { what: EvalCommand::Golden { file } } => {
             let report = engine.eval_golden(&file).await.context("evaluation failed")?;

@@ -282,6 +282,9 @@ pub fn watch_event(e: &cairn_engine::WatchEvent) -> Option<String> {
         W::Learned { report } => {
             format!("ranker retrained on schedule: v{} {}: {}", report.version, report.status, clean(&report.decision))
         }
+        W::LearnFailed { reason } => {
+            format!("scheduled retraining failed: {} (the active ranker stays)", clean(reason))
+        }
         W::Maintained { versions_removed, bytes_removed } => {
             format!(
                 "store maintenance: {versions_removed} old versions removed, {:.1} MB freed",

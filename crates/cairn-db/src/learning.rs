@@ -96,6 +96,8 @@ pub struct RankerRow {
     /// Why it was promoted, kept as a candidate or rejected.
     pub decision: String,
     pub train_ms: i64,
+    /// The version that was active when this one was last promoted (what a rollback returns to).
+    pub replaced_version: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -155,13 +157,13 @@ fn read_ranker(r: &rusqlite::Row<'_>) -> rusqlite::Result<RankerRow> {
         metrics: r.get(8)?,
         decision: r.get(9)?,
         train_ms: r.get(10)?,
+        replaced_version: r.get(11)?,
     })
 }
 
 const EVENT_COLUMNS: &str = "id, at_ms, question_id, query, embedder, ranker_version, candidates, shown";
 const FEEDBACK_COLUMNS: &str = "id, at_ms, event_id, signal, chunk_id, path, comment";
-const RANKER_COLUMNS: &str =
-    "version, created_ms, status, model, train_events, train_pairs, feedback_upto, params, metrics, decision, train_ms";
+const RANKER_COLUMNS: &str = "version, created_ms, status, model, train_events, train_pairs, feedback_upto, params, metrics, decision, train_ms, replaced_version";
 
 impl Db {
     /// Records what a search showed; returns the event id feedback refers to.
@@ -280,6 +282,18 @@ impl Db {
             .collect())
     }
 
+    /// The latest `limit` events, newest first, each with how many judgements it received.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<(RankEventRow, i64)>, DbError> {
+        let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {}, (SELECT COUNT(*) FROM feedback f WHERE f.event_id = e.id) FROM rank_events e
+             ORDER BY e.id DESC LIMIT ?1",
+            columns.join(", ")
+        ))?;
+        let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| Ok((read_event(r)?, r.get(8)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The highest feedback row id (0 when there is none): retraining counts what came after.
     pub fn last_feedback_id(&self) -> Result<i64, DbError> {
         Ok(self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM feedback", [], |r| r.get(0))?)
@@ -362,8 +376,28 @@ impl Db {
     }
 
     /// Makes `version` the only active ranker; the one it replaces becomes `replaced_status`.
-    pub fn activate_ranker(&mut self, version: i64, replaced_status: &str, note: Option<&str>) -> Result<(), DbError> {
+    /// A promotion remembers the version it replaced (what a rollback returns to); a rollback
+    /// (`promotion = false`) leaves that history as it is.
+    pub fn activate_ranker(
+        &mut self,
+        version: i64,
+        replaced_status: &str,
+        note: Option<&str>,
+        promotion: bool,
+    ) -> Result<(), DbError> {
         self.in_transaction(|db| {
+            let current: Option<i64> = db
+                .conn
+                .query_row("SELECT version FROM rankers WHERE status = 'active' AND version != ?1", [version], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if promotion && let Some(current) = current {
+                db.conn.execute(
+                    "UPDATE rankers SET replaced_version = ?2 WHERE version = ?1",
+                    params![version, current],
+                )?;
+            }
             db.conn.execute(
                 "UPDATE rankers SET status = ?1 WHERE status = 'active' AND version != ?2",
                 params![replaced_status, version],
@@ -455,10 +489,12 @@ mod tests {
         let (_d, mut db) = db();
         let a = db.add_ranker("active", "{}", 0, 0, 0, "{}", "{}", "built in", 0).expect("a");
         let b = db.add_ranker("candidate", "{}", 10, 40, 3, "{}", "{}", "trained", 5).expect("b");
-        db.activate_ranker(b, "retired", Some("promoted")).expect("promote");
+        db.activate_ranker(b, "retired", Some("promoted"), true).expect("promote");
+        assert_eq!(db.ranker(b).expect("b").expect("row").replaced_version, Some(a));
         assert_eq!(db.active_ranker().expect("active").map(|r| r.version), Some(b));
         assert_eq!(db.ranker(a).expect("a").map(|r| r.status), Some("retired".to_owned()));
-        db.activate_ranker(a, "rolled_back", None).expect("rollback");
+        db.activate_ranker(a, "rolled_back", None, false).expect("rollback");
+        assert_eq!(db.ranker(a).expect("a").expect("row").replaced_version, None, "a rollback is no promotion");
         assert_eq!(db.active_ranker().expect("active").map(|r| r.version), Some(a));
         assert_eq!(db.ranker(b).expect("b").map(|r| r.status), Some("rolled_back".to_owned()));
         assert!(db.ranker(b).expect("b").expect("row").decision.ends_with("promoted"));

@@ -212,7 +212,8 @@ const MIGRATIONS: &[&str] = &[
         params TEXT NOT NULL,
         metrics TEXT NOT NULL,
         decision TEXT NOT NULL,
-        train_ms INTEGER NOT NULL
+        train_ms INTEGER NOT NULL,
+        replaced_version INTEGER
      );
      CREATE TABLE eval_runs (
         id INTEGER PRIMARY KEY,

@@ -204,6 +204,20 @@ fn rewrite_citations(text: &str, sources: usize, map: impl Fn(u32) -> Option<u32
 /// cites, in order of first use and with the numbers the text uses (the text streamed to the
 /// user keeps its numbers), so the listed sources are exactly those the answer used. Markers
 /// naming a source that was not given are removed from the text and returned.
+/// Chunk ids by the number the user sees: slot n-1 holds the passage shown as `[n]`, empty
+/// where no passage had that number.
+pub(crate) fn shown_by_number(answer: &Answer) -> Vec<&str> {
+    let listed = || answer.considered.iter().chain(&answer.sources);
+    let len = listed().map(|c| c.number as usize).max().unwrap_or(0);
+    let mut shown = vec![""; len];
+    for c in listed() {
+        if let Some(slot) = (c.number as usize).checked_sub(1).and_then(|i| shown.get_mut(i)) {
+            *slot = c.chunk_id.as_str();
+        }
+    }
+    shown
+}
+
 pub(crate) fn cited_sources(text: &str, given: &[Citation]) -> (String, Vec<Citation>, Vec<u32>) {
     let (used, invalid, rewritten) = rewrite_citations(text, given.len(), Some);
     let cited = used.iter().map(|&n| given[n as usize - 1].clone()).collect();
@@ -455,7 +469,7 @@ impl Engine {
             truncated: false,
             cancelled: false,
             interrupted: None,
-            warnings: Vec::new(),
+            warnings: ranked.warning.into_iter().collect(),
             latency_ms: 0,
         };
         let folders = self.folders_of(&hits.iter().map(|h| h.path.as_str()).collect::<Vec<_>>())?;
@@ -555,6 +569,9 @@ impl Engine {
                 hit.question = question.to_owned();
                 hit.question_id = Some(question_id);
                 hit.conversation_id = opts.conversation;
+                // Feedback on this answer is about this search, ranked as it was now.
+                hit.event_id = answer.event_id;
+                hit.ranker_version = answer.ranker_version;
                 hit.warnings.extend(answer.warnings.clone());
                 return self.finish_turn(hit, started);
             }
@@ -766,10 +783,9 @@ impl Engine {
         };
         answer.conversation_id = Some(conversation);
         if let Some(event) = answer.event_id {
-            // Feedback numbers sources as the user sees them under the answer: the cited ones,
-            // or every passage the model was given when it cited none.
-            let listed = if answer.sources.is_empty() { &answer.considered } else { &answer.sources };
-            let shown: Vec<&str> = listed.iter().map(|c| c.chunk_id.as_str()).collect();
+            // Feedback numbers sources as the user sees them under the answer: `[n]` is the
+            // passage that had number n in the prompt (cited sources keep their numbers).
+            let shown = shown_by_number(&answer);
             db.set_event_shown(event, &serde_json::to_string(&shown).unwrap_or_else(|_| "[]".into()))?;
         }
         let json = serde_json::to_string(&answer).map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -868,6 +884,26 @@ mod tests {
         assert_eq!(text, "Sales rose [1]. Margins fell [2]. See [note].");
         let (valid, invalid, _) = check_citations("No brackets closed [1", 3);
         assert!(valid.is_empty() && invalid.is_empty());
+    }
+
+    #[test]
+    fn feedback_numbers_are_the_numbers_the_user_sees() {
+        let mut a: Answer = serde_json::from_value(serde_json::json!({
+            "question": "q", "question_id": null, "conversation_id": null, "text": "",
+            "mode": {"kind": "generated", "provider": "p", "model": "m"},
+            "sources": [], "considered": [], "invalid_citations": [], "prompt_version": "",
+            "prompt_hash": "", "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0,
+            "tokens_estimated": false, "cost": null, "cache_hit": false, "saved": null,
+            "truncated": false, "cancelled": false, "interrupted": null, "warnings": [], "latency_ms": 0
+        }))
+        .expect("an answer");
+        let with_id = |n: u32, id: &str| Citation { chunk_id: id.into(), ..c(n, "/x") };
+        a.considered = vec![with_id(1, "a"), with_id(2, "b"), with_id(3, "c")];
+        // Cited in the order [3], [1]: listed so, and each keeps its number.
+        a.sources = vec![with_id(3, "c"), with_id(1, "a")];
+        assert_eq!(shown_by_number(&a), ["a", "b", "c"]);
+        a.considered.clear();
+        assert_eq!(shown_by_number(&a), ["a", "", "c"], "[2] was never shown");
     }
 
     #[test]

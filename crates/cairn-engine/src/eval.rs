@@ -545,7 +545,9 @@ impl Engine {
             let (by_vector, by_text) =
                 tokio::join!(store.vector_search(&vector, 100), store.text_search(question, 100));
             let fused = cairn_retrieve::fuse(&by_vector?, &by_text?, self.fusion, usize::MAX);
-            let features = crate::learn::candidate_features(question, &vector, &fused, &signals, &|_| None);
+            let ages = crate::learn::file_ages(&*self.db()?, &fused);
+            let features =
+                crate::learn::candidate_features(question, &vector, &fused, &signals, &|p| ages.get(p).copied());
             let ranked = crate::learn::apply_ranker(ranker, fused, features);
             let (sums, first) = golden_scores(&ranked, expected);
             total.ndcg += sums.ndcg;
@@ -611,12 +613,20 @@ impl Engine {
         let train = qrels_for(dir, "train")?;
         let test = qrels_for(dir, "test")?;
         self.ensure_beir_corpus(&data, on_event).await?;
-        let train_queries = data.judged(&train);
+        // A query judged in both splits, or whose text is also a test query, is never trained on.
+        let test_texts: HashSet<String> =
+            data.judged(&test).iter().map(|(_, t)| crate::answer::normalize_question(t)).collect();
+        let train_queries: Vec<(String, String)> = data
+            .judged(&train)
+            .into_iter()
+            .filter(|(id, t)| !test.contains_key(id) && !test_texts.contains(&crate::answer::normalize_question(t)))
+            .collect();
         let mut test_queries = data.judged(&test);
         if let Some(n) = max_test {
             test_queries.truncate(n);
         }
         self.db()?.clear_learning()?;
+        self.db()?.delete_setting(crate::learn::PAUSED)?;
         let baseline = self.score_beir(&test_queries, &test, None).await?.remove(0);
 
         let mut points = Vec::new();

@@ -30,6 +30,9 @@ pub struct Ranked {
     pub event_id: Option<i64>,
     pub ranker_version: i64,
     pub hits: Vec<Hit>,
+    /// Set when the active ranker could not be used and the built-in one ranked instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// What the engine knows from feedback so far, loaded once per search (or per evaluation).
@@ -114,6 +117,22 @@ pub(crate) fn candidate_features(
         .collect()
 }
 
+/// Days since each candidate's file last changed, as the index recorded it (once per file).
+pub(crate) fn file_ages(db: &Db, hits: &[Hit]) -> HashMap<String, f32> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    let mut ages = HashMap::new();
+    for h in hits {
+        if ages.contains_key(&h.path) {
+            continue;
+        }
+        if let Ok(Some(row)) = db.file(&h.path) {
+            ages.insert(h.path.clone(), ((now - row.mtime_ns) as f64 / 86_400e9) as f32);
+        }
+    }
+    ages
+}
+
 /// Orders fused candidates by `ranker`; each hit's score becomes the ranker's score and its
 /// features are kept for display.
 pub(crate) fn apply_ranker(ranker: &LinearRanker, hits: Vec<Hit>, features: Vec<Vec<f32>>) -> Vec<Hit> {
@@ -130,6 +149,17 @@ pub(crate) fn apply_ranker(ranker: &LinearRanker, hits: Vec<Hit>, features: Vec<
         .collect()
 }
 
+/// A recorded search (or an answer's search), for history views.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchRecord {
+    pub event_id: i64,
+    pub at_ms: i64,
+    pub query: String,
+    pub question_id: Option<i64>,
+    pub ranker_version: Option<i64>,
+    pub judgements: i64,
+}
+
 /// Feedback as received.
 #[derive(Clone, Debug, Serialize)]
 pub struct FeedbackReceipt {
@@ -140,6 +170,9 @@ pub struct FeedbackReceipt {
     pub path: Option<String>,
     /// Set when this feedback triggered a retraining.
     pub retrained: Option<LearnReport>,
+    /// Set when a retraining was due but failed (the feedback is recorded all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain_error: Option<String>,
 }
 
 /// The outcome of a training run.
@@ -152,6 +185,8 @@ pub struct LearnReport {
     pub train_events: usize,
     pub train_pairs: usize,
     pub train_ms: u64,
+    /// Judged searches left out because their record could not be read.
+    pub skipped_events: usize,
     pub metrics: RankerMetrics,
 }
 
@@ -183,11 +218,22 @@ pub struct RankerInfo {
     pub weights: Vec<(String, f32)>,
 }
 
+/// Why a training runs: asked for (`cairn learn`) or by itself (feedback count, schedule).
+#[derive(Clone, Copy, PartialEq)]
+enum Trigger {
+    Asked,
+    Automatic,
+}
+
+/// Setting holding the version whose rollback paused automatic promotion.
+pub(crate) const PAUSED: &str = "learning_paused_by_rollback";
+
 const BUILT_IN: &str = "built in: reciprocal-rank fusion of the vector and full-text ranks (k = 60), untuned";
 
 fn parse_ranker(json: &str, version: i64) -> Result<LinearRanker, EngineError> {
-    let r: LinearRanker = serde_json::from_str(json)
-        .map_err(|e| EngineError::Internal(format!("ranker version {version} cannot be read: {e}")))?;
+    let r: LinearRanker = serde_json::from_str::<LinearRanker>(json)
+        .map_err(|e| EngineError::Internal(format!("ranker version {version} cannot be read: {e}")))?
+        .upgraded();
     r.check().map_err(|e| EngineError::InvalidInput(format!("ranker version {version}: {e}")))?;
     Ok(r)
 }
@@ -200,6 +246,27 @@ impl Engine {
     /// The ranker searches use, with its version. The built-in fusion ranker is version 1,
     /// registered on first use, so a rollback can always return to it.
     pub(crate) fn active_ranker(&self) -> Result<(i64, LinearRanker), EngineError> {
+        let row = self.active_ranker_row()?;
+        Ok((row.version, parse_ranker(&row.model, row.version)?))
+    }
+
+    /// Like `active_ranker`, but a stored ranker this build cannot use never stops searching:
+    /// the built-in ranker stands in, with a warning saying so.
+    fn ranker_for_search(&self) -> Result<(i64, LinearRanker, Option<String>), EngineError> {
+        let row = self.active_ranker_row()?;
+        Ok(match parse_ranker(&row.model, row.version) {
+            Ok(r) => (row.version, r, None),
+            Err(e) => {
+                let builtin = self.db()?.rankers()?.first().map(|r| r.version).unwrap_or(1);
+                let warning = format!(
+                    "{e}; ranking with the built-in ranker (v{builtin}) instead: `cairn ranker rollback` or `cairn learn` fixes this"
+                );
+                (builtin, LinearRanker::fusion_default(), Some(warning))
+            }
+        })
+    }
+
+    fn active_ranker_row(&self) -> Result<cairn_db::RankerRow, EngineError> {
         let db = self.db()?;
         let row = match db.active_ranker()? {
             Some(r) => r,
@@ -222,7 +289,7 @@ impl Engine {
                 db.ranker(version)?.ok_or_else(|| EngineError::Internal("the built-in ranker vanished".into()))?
             }
         };
-        Ok((row.version, parse_ranker(&row.model, row.version)?))
+        Ok(row)
     }
 
     /// Ranks fused candidates with the active ranker and records the event.
@@ -235,21 +302,11 @@ impl Engine {
         limit: usize,
         question_id: Option<i64>,
     ) -> Result<Ranked, EngineError> {
-        let (version, ranker) = self.active_ranker()?;
+        let (version, ranker, warning) = self.ranker_for_search()?;
         let features = {
             let db = self.db()?;
             let signals = FeedbackSignals::load(&db, embedder_id)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
-            let ages: HashMap<String, f32> = fused
-                .iter()
-                .filter_map(|h| {
-                    let row = db.file(&h.path).ok()??;
-                    Some((h.path.clone(), ((now - row.mtime_ns) as f64 / 86_400e9) as f32))
-                })
-                .collect();
+            let ages = file_ages(&db, &fused);
             candidate_features(query, query_vector, &fused, &signals, &|p| ages.get(p).copied())
         };
         let mut hits = apply_ranker(&ranker, fused, features);
@@ -268,7 +325,7 @@ impl Engine {
         let event_id =
             db.add_rank_event(question_id, query, embedder_id, query_vector, Some(version), &json(&stored))?;
         db.set_event_shown(event_id, &json(&shown))?;
-        Ok(Ranked { event_id: Some(event_id), ranker_version: version, hits })
+        Ok(Ranked { event_id: Some(event_id), ranker_version: version, hits, warning })
     }
 
     /// Hybrid search ranked by the active ranker, with the event id feedback refers to.
@@ -294,7 +351,7 @@ impl Engine {
             match (signal, source) {
                 (Signal::Up | Signal::Down, Some(_)) => {
                     return Err(EngineError::InvalidInput(format!(
-                        "`{}` judges the whole answer; use `useful` or `not_useful` for one source",
+                        "`{}` judges the whole answer; use `useful` or `not-useful` for one source",
                         signal.as_str()
                     )));
                 }
@@ -306,14 +363,25 @@ impl Engine {
                     )));
                 }
                 (_, Some(n)) => {
-                    let shown: Vec<String> = serde_json::from_str(&event.shown).unwrap_or_default();
-                    let candidates: Vec<StoredCandidate> = serde_json::from_str(&event.candidates).unwrap_or_default();
-                    let chunk = n.checked_sub(1).and_then(|i| shown.get(i)).ok_or_else(|| {
-                        EngineError::InvalidInput(format!(
-                            "source {n} was not shown for {event_id}: it showed {} source(s)",
-                            shown.len()
-                        ))
-                    })?;
+                    let unreadable = |e: serde_json::Error| {
+                        EngineError::Internal(format!("the record of {event_id} is damaged: {e}"))
+                    };
+                    let shown: Vec<String> = serde_json::from_str(&event.shown).map_err(unreadable)?;
+                    let candidates: Vec<StoredCandidate> =
+                        serde_json::from_str(&event.candidates).map_err(unreadable)?;
+                    let chunk =
+                        n.checked_sub(1).and_then(|i| shown.get(i)).filter(|c| !c.is_empty()).ok_or_else(|| {
+                            let numbers: Vec<String> = shown
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, c)| !c.is_empty())
+                                .map(|(i, _)| format!("[{}]", i + 1))
+                                .collect();
+                            EngineError::InvalidInput(format!(
+                                "source {n} was not shown for {event_id}: it showed {}",
+                                if numbers.is_empty() { "no sources".to_owned() } else { numbers.join(" ") }
+                            ))
+                        })?;
                     let path = candidates
                         .iter()
                         .find(|c| &c.chunk_id == chunk)
@@ -330,22 +398,32 @@ impl Engine {
                 let upto = db.rankers()?.iter().map(|r| r.feedback_upto).max().unwrap_or(0);
                 db.feedback_count_after(upto)?
             };
-            if since >= i64::from(every) { Some(self.learn().await?) } else { None }
+            if since >= i64::from(every) { Some(self.train(Trigger::Automatic).await) } else { None }
         } else {
             None
         };
-        Ok(FeedbackReceipt { feedback_id, event_id, signal, path, retrained })
+        // The judgement is recorded whatever the retraining does; its failure is reported.
+        let (retrained, retrain_error) = match retrained {
+            Some(Ok(report)) => (Some(report), None),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, None),
+        };
+        Ok(FeedbackReceipt { feedback_id, event_id, signal, path, retrained, retrain_error })
     }
 
     /// Judged events as training data: explicit judgements, and opened sources as weak ones.
-    fn training_events(&self) -> Result<(Vec<Event>, i64), EngineError> {
+    fn training_events(&self) -> Result<(Vec<Event>, i64, usize), EngineError> {
         let db = self.db()?;
         let upto = db.last_feedback_id()?;
         let mut out = Vec::new();
+        let mut skipped = 0;
         for (event, feedback) in db.judged_events()? {
             let candidates: Vec<StoredCandidate> = match serde_json::from_str(&event.candidates) {
                 Ok(c) => c,
-                Err(_) => continue,
+                Err(_) => {
+                    skipped += 1;
+                    continue;
+                }
             };
             let index: HashMap<&str, usize> =
                 candidates.iter().enumerate().map(|(i, c)| (c.chunk_id.as_str(), i)).collect();
@@ -370,15 +448,28 @@ impl Engine {
                 out.push(Event { candidates, labels });
             }
         }
-        Ok((out, upto))
+        Ok((out, upto, skipped))
     }
 
     /// Trains a candidate ranker from all feedback so far and registers it: promoted when it
     /// beats the active ranker on held-out feedback without losing on the golden set,
     /// otherwise kept as a candidate (not enough evidence) or rejected (it would regress).
     pub async fn learn(&self) -> Result<LearnReport, EngineError> {
+        self.train(Trigger::Asked).await
+    }
+
+    async fn train(&self, trigger: Trigger) -> Result<LearnReport, EngineError> {
         let started = Instant::now();
-        let (events, upto) = self.training_events()?;
+        // After a rollback, automatic retraining keeps its candidates without promoting them
+        // (it would otherwise re-promote what the user just rolled back); asking resumes it.
+        let paused = match trigger {
+            Trigger::Asked => {
+                self.db()?.delete_setting(PAUSED)?;
+                None
+            }
+            Trigger::Automatic => self.db()?.setting(PAUSED)?,
+        };
+        let (events, upto, skipped_events) = self.training_events()?;
         let (train_set, held_out): (Vec<(usize, Event)>, Vec<(usize, Event)>) =
             events.into_iter().enumerate().partition(|(i, _)| (i + 1) % HOLD_OUT_EVERY != 0);
         let train_set: Vec<Event> = train_set.into_iter().map(|(_, e)| e).collect();
@@ -413,6 +504,15 @@ impl Engine {
             ("rejected", format!("rejected: golden-set nDCG@10 would fall from {a:.4} to {c:.4}"))
         } else if after.events == 0 {
             ("candidate", "kept as a candidate: no held-out feedback to judge it on yet".to_owned())
+        } else if let Some(rolled_back) = paused.as_deref().filter(|_| improves) {
+            (
+                "candidate",
+                format!(
+                    "not promoted: held-out nDCG@10 {:.4} → {:.4}, but automatic promotion is paused since v{rolled_back} \
+                     was rolled back; `cairn learn` or `cairn ranker promote` resumes it",
+                    before.ndcg_at_10, after.ndcg_at_10
+                ),
+            )
         } else if improves {
             (
                 "active",
@@ -447,7 +547,7 @@ impl Engine {
             train_ms as i64,
         )?;
         if status == "active" {
-            db.activate_ranker(version, "retired", None)?;
+            db.activate_ranker(version, "retired", None, true)?;
         }
         Ok(LearnReport {
             version,
@@ -456,6 +556,7 @@ impl Engine {
             train_events: stats.events,
             train_pairs: stats.pairs,
             train_ms,
+            skipped_events,
             metrics,
         })
     }
@@ -478,15 +579,32 @@ impl Engine {
         if new_feedback == 0 || !due {
             return Ok(None);
         }
-        match self.learn().await {
+        match self.train(Trigger::Automatic).await {
             Ok(report) => Ok(Some(report)),
             Err(EngineError::InvalidInput(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// The latest recorded searches, newest first, with how many judgements each received.
+    pub fn searches(&self, limit: usize) -> Result<Vec<SearchRecord>, EngineError> {
+        Ok(self
+            .db()?
+            .recent_events(limit)?
+            .into_iter()
+            .map(|(e, judgements)| SearchRecord {
+                event_id: e.id,
+                at_ms: e.at_ms,
+                query: e.query,
+                question_id: e.question_id,
+                ranker_version: e.ranker_version,
+                judgements,
+            })
+            .collect())
+    }
+
     pub fn rankers(&self) -> Result<Vec<RankerInfo>, EngineError> {
-        self.active_ranker()?;
+        self.active_ranker_row()?;
         let rows = self.db()?.rankers()?;
         Ok(rows
             .into_iter()
@@ -516,25 +634,33 @@ impl Engine {
         if row.status == "active" {
             return Ok(());
         }
-        db.activate_ranker(version, "retired", Some("(promoted by hand)"))?;
+        db.activate_ranker(version, "retired", Some("(promoted by hand)"), true)?;
+        db.delete_setting(PAUSED)?;
         Ok(())
     }
 
-    /// Returns to the ranker that was active before the current one; the current one is marked
-    /// `rolled_back` and never promoted again automatically. Returns the version now active.
+    /// Returns to the ranker that was active before the current one was promoted; the current
+    /// one is marked `rolled_back`, and automatic retraining stops promoting until the user
+    /// runs `cairn learn` or promotes a version. Works even when the current ranker cannot be
+    /// read. Returns the version now active.
     pub fn rollback_ranker(&self) -> Result<i64, EngineError> {
-        let (current, _) = self.active_ranker()?;
+        let current = self.active_ranker_row()?;
         let mut db = self.db()?;
-        let rows = db.rankers()?;
-        let previous = rows
-            .iter()
-            .rev()
-            .find(|r| r.version != current && r.status == "retired")
-            .or_else(|| rows.first().filter(|r| r.version != current))
-            .ok_or_else(|| EngineError::InvalidInput("there is no earlier ranker to roll back to".into()))?
-            .version;
-        db.activate_ranker(previous, "rolled_back", Some(&format!("(reactivated by rolling back v{current})")))?;
-        Ok(previous)
+        let previous = current.replaced_version.and_then(|v| db.ranker(v).ok().flatten()).ok_or_else(|| {
+            EngineError::InvalidInput(format!(
+                "v{} replaced no earlier ranker: there is nothing to roll back to",
+                current.version
+            ))
+        })?;
+        parse_ranker(&previous.model, previous.version)?;
+        db.activate_ranker(
+            previous.version,
+            "rolled_back",
+            Some(&format!("(reactivated by rolling back v{})", current.version)),
+            false,
+        )?;
+        db.set_setting(PAUSED, &current.version.to_string())?;
+        Ok(previous.version)
     }
 
     /// nDCG@10 of `ranker` on a golden set (see `eval_golden`).

@@ -34,7 +34,7 @@ pub use eval::{
     ModeScores,
 };
 pub use indexer::{IndexEvent, IndexReport, Scope};
-pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics};
+pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics, SearchRecord};
 pub use providers::ProviderCheck;
 pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
 pub use settings::{

@@ -74,6 +74,10 @@ pub enum WatchEvent {
     Learned {
         report: crate::LearnReport,
     },
+    /// The scheduled retraining failed; searches keep the active ranker.
+    LearnFailed {
+        reason: String,
+    },
 }
 
 impl Engine {
@@ -167,8 +171,10 @@ impl Engine {
                         bytes_removed: m.bytes_removed,
                     });
                 }
-                if let Ok(Some(report)) = self.learn_if_due().await {
-                    on_event(WatchEvent::Learned { report });
+                match self.learn_if_due().await {
+                    Ok(Some(report)) => on_event(WatchEvent::Learned { report }),
+                    Ok(None) => {}
+                    Err(e) => on_event(WatchEvent::LearnFailed { reason: e.to_string() }),
                 }
                 last_maintain = Instant::now();
             }

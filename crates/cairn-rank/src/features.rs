@@ -152,7 +152,8 @@ pub fn features(q: &QuerySignals, c: &CandidateSignals<'_>) -> Vec<f32> {
         (1.0 + c.chars as f32).ln() / 8.0,
     ];
     debug_assert_eq!(v.len(), N_FEATURES);
-    v
+    // A NaN score from a retriever must not poison training or the stored event.
+    v.into_iter().map(|x| if x.is_finite() { x } else { 0.0 }).collect()
 }
 
 /// A candidate as stored with a feedback event: enough to train on it later without running the

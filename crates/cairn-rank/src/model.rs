@@ -38,6 +38,24 @@ impl LinearRanker {
         }
     }
 
+    /// A ranker stored by an earlier build, whose features are a prefix of this build's (they
+    /// are append-only): the new features get weight 0, so it ranks exactly as it did.
+    pub fn upgraded(mut self) -> LinearRanker {
+        let n = self.features.len();
+        let prefix = n < N_FEATURES
+            && self.mean.len() == n
+            && self.scale.len() == n
+            && self.weights.len() == n
+            && self.features.iter().zip(FEATURE_NAMES).all(|(a, b)| a == b);
+        if prefix {
+            self.features.extend(FEATURE_NAMES[n..].iter().map(|s| (*s).to_owned()));
+            self.mean.resize(N_FEATURES, 0.0);
+            self.scale.resize(N_FEATURES, 1.0);
+            self.weights.resize(N_FEATURES, 0.0);
+        }
+        self
+    }
+
     /// Refuses a ranker whose feature list is not the engine's (another build wrote it).
     pub fn check(&self) -> Result<(), String> {
         let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
@@ -418,6 +436,30 @@ mod tests {
         let mut r = LinearRanker::fusion_default();
         r.weights[0] = f32::NAN;
         assert!(r.check().is_err());
+    }
+
+    #[test]
+    fn a_ranker_from_before_a_feature_was_added_ranks_as_it_did() {
+        let (trained, _) = train(&events(20), &TrainOptions::default()).expect("trains");
+        let mut old = trained.clone();
+        for v in [&mut old.mean, &mut old.scale, &mut old.weights] {
+            v.pop();
+        }
+        old.features.pop();
+        assert!(old.check().is_err(), "as stored, it does not fit");
+        let up = old.clone().upgraded();
+        assert!(up.check().is_ok());
+        let rows: Vec<Vec<f32>> = events(1)[0].candidates.iter().map(|c| c.features.clone()).collect();
+        let mut short = rows.clone();
+        for r in &mut short {
+            r.pop();
+        }
+        let score_old: Vec<f32> = short.iter().map(|x| old.score(x)).collect();
+        let score_up: Vec<f32> = rows.iter().map(|x| up.score(x)).collect();
+        assert_eq!(score_old, score_up);
+        let mut renamed = old;
+        renamed.features[0] = "other".into();
+        assert!(renamed.upgraded().check().is_err(), "a different feature set is not a prefix");
     }
 
     #[test]
