@@ -160,8 +160,9 @@ fn print_rankers(list: &[RankerInfo], weights: bool) {
     );
     for r in list {
         let m = &r.metrics;
-        let held =
-            pair(m.held_out_active.as_ref().map(|x| x.ndcg_at_10), m.held_out_candidate.as_ref().map(|x| x.ndcg_at_10));
+        let judged =
+            |x: &Option<cairn_engine::FeedbackMetrics>| x.as_ref().filter(|x| x.events > 0).map(|x| x.ndcg_at_10);
+        let held = pair(judged(&m.held_out_active), judged(&m.held_out_candidate));
         println!(
             "{:>4} {:<11} {:<16} {:>7} {:>6} {:>14} {:>14}  {}",
             format!("v{}", r.version),
