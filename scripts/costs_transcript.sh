@@ -24,16 +24,16 @@ sleep 1
 c add "$work/notes" >/dev/null
 c index >/dev/null 2>&1
 echo '```'
-run providers add demo --kind openai --base-url "http://127.0.0.1:$port/v1" --model demo-model --input-price 2.5 --output-price 10
+run providers add demo --kind openai --base-url "http://127.0.0.1:$port/v1" --model scripted-model --input-price 2.5 --output-price 10
 run ask --provider local --max-tokens 48 "When does the ferry leave?"
 run ask --provider demo "What was the Heron division's quarterly revenue?"
 run ask --provider demo "What was the Heron division's quarterly revenue?"
-printf '\n$ cairn ask --provider demo "Describe the ferry timetable in detail."   # Ctrl-C after 1.5 s\n'
-c ask --provider demo --no-cache "Describe the ferry timetable in detail." > "$work/cancel.out" 2>&1 &
+printf '\n$ cairn ask --provider demo "Describe the ferry timetable in detail."   # Ctrl-C after 3 s\n'
+"$cairn" --data-dir "$work/data" ask --provider demo --no-cache "Describe the ferry timetable in detail." > "$work/cancel.out" 2>&1 &
 asker=$!
-sleep 1.5
+sleep 3
 kill -INT "$asker"; wait "$asker" || true
-sed "s|$work/||g" "$work/cancel.out" | tail -n 4
+sed "s|$work/||g" "$work/cancel.out"
 run budget set --daily 0.0001
 run ask --provider demo --no-cache "When does the ferry leave?" || true
 run costs --by provider

@@ -19,15 +19,15 @@ step() { sleep "${2:-2.5}"; printf '\n$ %s\n' "$1"; }
 
 c add "$notes" >/dev/null
 c index >/dev/null 2>&1
-c watch --rescan-minutes 0 > "$work/watch.log" 2>&1 &
+"$cairn" --data-dir "$data" watch --rescan-minutes 0 > "$work/watch.log" 2>&1 &
 watcher=$!
 sleep 3
 
 {
 echo '```'
-step "vim: change 07:40 to 08:15 in projects/ferry.md and save (:set backupcopy=no, :wq)" 0
+step "vim: change 07:40 to 08:15 in projects/ferry.md and save (backupcopy=no: vim writes a new file and renames it over the old one)" 0
 ino_before=$(stat -c %i "$notes/projects/ferry.md")
-vim -Nu NONE -i NONE -n -es -c 'set backupcopy=no writebackup' -c '%s/07:40/08:15/' -c 'wq' "$notes/projects/ferry.md"
+vim -Nu NONE -i NONE -n -es -c 'set backupcopy=no writebackup backupskip=' -c '%s/07:40/08:15/' -c 'wq' "$notes/projects/ferry.md"
 echo "(inode $ino_before -> $(stat -c %i "$notes/projects/ferry.md"): a new file renamed over the old one)"
 step 'cairn search "when does the ferry leave" -k 1'
 top "when does the ferry leave"

@@ -4,7 +4,7 @@
 //!
 //! A provider on loopback answers instantly, so nearly all of a call's time is Cairn's. In one
 //! run, side by side:
-//!   - reference: one raw HTTP request to that provider with reqwest, the stream read to the end;
+//!   - reference: one raw HTTP request to that provider with reqwest (async), the stream read to the end;
 //!   - `ChatModel::generate` through cairn-llm on the same request (the HTTP layer's overhead is
 //!     the difference);
 //!   - `Engine::search` for the question (retrieval: query embedding, vector + full-text, fusion);
@@ -97,12 +97,12 @@ async fn main() {
         engine.ask("When does ferry 3 leave?", &AskOptions { use_cache: false, ..Default::default() }, &|_| {}).await;
 
     let mut raw = Vec::new();
-    let client = reqwest::blocking::Client::new();
+    let client = reqwest::Client::new();
     let url = format!("{}/v1/chat/completions", server.base_url);
     for _ in 0..n {
         server.push(reply());
         let t = Instant::now();
-        let text = tokio::task::block_in_place(|| client.post(&url).json(&body).send().unwrap().text().unwrap());
+        let text = client.post(&url).json(&body).send().await.unwrap().text().await.unwrap();
         raw.push(t.elapsed());
         assert!(text.contains("[DONE]"));
     }

@@ -135,7 +135,7 @@ pub fn hits(hits: &[cairn_core::Hit]) {
 pub fn answer(a: &Answer, streamed: bool) {
     match &a.mode {
         AnswerMode::Generated { .. } => {
-            if !streamed || a.cache_hit {
+            if !streamed {
                 println!("{}", clean_keep_lines(&a.text));
             }
             println!();

@@ -563,7 +563,7 @@ impl Engine {
             }
             .digest();
             let caching = opts.use_cache && settings.answer.cache;
-            if caching && let Some(hit) = self.cached(&key, &provider, &prompt, question_id, started)? {
+            if caching && let Some(hit) = self.cached(&key, &provider, &prompt, question_id)? {
                 on_token(&hit.text);
                 let mut hit = hit;
                 hit.question = question.to_owned();
@@ -808,8 +808,9 @@ impl Engine {
         provider: &Provider,
         prompt: &Prompt,
         question_id: i64,
-        started: Instant,
     ) -> Result<Option<Answer>, EngineError> {
+        // The row's latency is the lookup's, as a call row's is the call's.
+        let started = Instant::now();
         let Some(hit) = self.db()?.cached_answer(key)? else { return Ok(None) };
         let Ok(mut answer) = serde_json::from_str::<Answer>(&hit.answer_json) else { return Ok(None) };
         self.record_call(&CallRecord {
