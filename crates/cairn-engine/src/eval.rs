@@ -157,9 +157,6 @@ impl Sums {
     }
 }
 
-/// Chunks reranked per query: the fused list's head (documents have a few chunks each).
-const RERANK_DEPTH: usize = 300;
-
 /// A BEIR dataset read from disk.
 pub(crate) struct Beir {
     corpus: Vec<serde_json::Value>,
@@ -410,11 +407,19 @@ impl Engine {
             sums[1].add(&doc_ranking(&cairn_retrieve::fuse(&by_vector, &[], self.fusion, 600)), rel);
             sums[2].add(&doc_ranking(&cairn_retrieve::fuse(&[], &by_text, self.fusion, 600)), rel);
             if let (Some(ranker), Some(signals)) = (ranker, signals.as_ref()) {
-                let mut head = fused;
-                let tail = head.split_off(RERANK_DEPTH.min(head.len()));
+                // The ranker sees what a live search gives it (the same candidate depth, so
+                // the same feature distributions); the deeper fused list follows for recall.
+                let live = crate::CANDIDATES;
+                let head = cairn_retrieve::fuse(
+                    &by_vector[..live.min(by_vector.len())],
+                    &by_text[..live.min(by_text.len())],
+                    self.fusion,
+                    usize::MAX,
+                );
                 let features = crate::learn::candidate_features(text, &vector, &head, signals, &|_| None);
                 let mut ranked = crate::learn::apply_ranker(ranker, head, features);
-                ranked.extend(tail);
+                let seen: HashSet<String> = ranked.iter().map(|h| h.chunk_id.clone()).collect();
+                ranked.extend(fused.into_iter().filter(|h| !seen.contains(&h.chunk_id)));
                 sums[3].add(&doc_ranking(&ranked), rel);
             }
         }

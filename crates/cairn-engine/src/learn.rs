@@ -445,7 +445,9 @@ impl Engine {
                 }
             }
             if !labels.is_empty() {
-                out.push(Event { candidates, labels });
+                let shown_ids: Vec<String> = serde_json::from_str(&event.shown).unwrap_or_default();
+                let shown = shown_ids.iter().filter_map(|c| index.get(c.as_str()).copied()).collect();
+                out.push(Event { candidates, labels, shown });
             }
         }
         Ok((out, upto, skipped))
@@ -540,7 +542,7 @@ impl Engine {
             stats.pairs as i64,
             upto,
             &json(&serde_json::json!({"kind": "linear-pairwise-logistic", "l2": opts.l2,
-                "implicit_weight": opts.implicit_weight, "implicit_depth": opts.implicit_depth,
+                "implicit_weight": opts.implicit_weight,
                 "hold_out_every": HOLD_OUT_EVERY, "loss": stats.loss, "iterations": stats.iterations})),
             &json(&metrics),
             &decision,

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex};
 type Reader = (Arc<dyn Embedder>, Arc<Store>);
 
 /// How many candidates each retriever contributes before fusion.
-const CANDIDATES: usize = 100;
+pub(crate) const CANDIDATES: usize = 100;
 
 pub struct Engine {
     config: EngineConfig,

@@ -107,6 +107,11 @@ pub struct Event {
     /// (candidate index, label, weight). A weight below 1 marks a weaker signal (an opened
     /// source, a thumbs-up on the whole answer).
     pub labels: Vec<(usize, Label, f32)>,
+    /// Indices of the candidates the user was shown (the sources under an answer, the hits of
+    /// a search): what they looked at and left unmarked counts as less useful than what they
+    /// marked useful.
+    #[serde(default)]
+    pub shown: Vec<usize>,
 }
 
 impl Event {
@@ -119,16 +124,15 @@ impl Event {
 pub struct TrainOptions {
     /// L2 penalty per unit of pair weight.
     pub l2: f64,
-    /// Weight of "an unjudged passage shown above a useful one is less useful" pairs.
+    /// Weight of "a passage the user was shown and left unmarked is less useful than the one
+    /// they marked useful" pairs, relative to an explicit not-useful mark.
     pub implicit_weight: f32,
-    /// Unjudged passages this far down are compared with useful ones even when shown below.
-    pub implicit_depth: usize,
     pub max_iterations: usize,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { l2: 1e-3, implicit_weight: 0.3, implicit_depth: 10, max_iterations: 30 }
+        TrainOptions { l2: 1e-2, implicit_weight: 0.5, max_iterations: 30 }
     }
 }
 
@@ -171,13 +175,15 @@ fn pairs(events: &[Event], opts: &TrainOptions) -> Vec<(usize, usize, usize, f32
                     out.push((e, p, *n, wp.min(*wn)));
                 }
             }
-            // Skip-above: passages the user saw above a useful one, or near the top, and did
-            // not mark were less useful, unless they come from a document marked useful.
+            // Passages the user saw (above the useful one, or anywhere in what was shown) and
+            // did not mark were less useful, unless they come from a document marked useful.
+            // Explicit not-useful marks alone would teach "lower is better": people mark what
+            // they read first, above what helped. The unmarked ones below balance that.
             for (u, c) in ev.candidates.iter().enumerate() {
                 if u == p || judged.contains(&u) || positive_paths.contains(&c.path.as_str()) {
                     continue;
                 }
-                if u < p || u < opts.implicit_depth {
+                if u < p || ev.shown.contains(&u) {
                     out.push((e, p, u, wp * opts.implicit_weight));
                 }
             }
@@ -319,33 +325,43 @@ fn solve(mut a: [[f64; N_FEATURES]; N_FEATURES], mut b: [f64; N_FEATURES]) -> Op
     Some(x)
 }
 
-/// How well a ranker puts the useful passages of judged events first.
+/// How well a ranker puts the documents marked useful first, in judged events. Scored by
+/// document (each document at the rank of its best passage), as a user reads sources: which
+/// of a useful document's passages comes first does not matter.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct FeedbackMetrics {
     /// Events with at least one useful passage.
     pub events: usize,
-    /// Mean reciprocal rank of the first useful passage.
+    /// Mean reciprocal rank of the first useful document.
     pub mrr: f64,
-    /// nDCG@10 with useful passages as the relevant ones.
+    /// nDCG@10 with the useful documents as the relevant ones.
     pub ndcg_at_10: f64,
 }
 
 pub fn evaluate(ranker: &LinearRanker, events: &[Event]) -> FeedbackMetrics {
     let mut m = FeedbackMetrics::default();
     for ev in events {
-        let useful: Vec<usize> = ev.positives().map(|(i, _)| i).collect();
+        let mut useful: Vec<&str> = ev.positives().map(|(i, _)| ev.candidates[i].path.as_str()).collect();
+        useful.sort_unstable();
+        useful.dedup();
         if useful.is_empty() {
             continue;
         }
         let rows: Vec<Vec<f32>> = ev.candidates.iter().map(|c| c.features.clone()).collect();
-        let order = ranker.order(&rows);
-        let first = order.iter().position(|i| useful.contains(i)).map(|p| p + 1);
+        let mut documents: Vec<&str> = Vec::new();
+        for i in ranker.order(&rows) {
+            let path = ev.candidates[i].path.as_str();
+            if !documents.contains(&path) {
+                documents.push(path);
+            }
+        }
+        let first = documents.iter().position(|d| useful.contains(d)).map(|p| p + 1);
         m.mrr += first.map(|r| 1.0 / r as f64).unwrap_or(0.0);
-        let dcg: f64 = order
+        let dcg: f64 = documents
             .iter()
             .take(10)
             .enumerate()
-            .filter(|(_, i)| useful.contains(i))
+            .filter(|(_, d)| useful.contains(d))
             .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
             .sum();
         let idcg: f64 = (0..useful.len().min(10)).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
@@ -384,7 +400,7 @@ mod tests {
                     cand(&format!("d{i}"), &[("text_rr", 0.94), ("prior", -0.5)]),
                 ];
                 let labels = vec![(1, Label::Useful, 1.0), (0, Label::NotUseful, 1.0)];
-                Event { candidates, labels }
+                Event { candidates, labels, shown: vec![0, 1, 2] }
             })
             .collect()
     }
@@ -420,7 +436,7 @@ mod tests {
 
     #[test]
     fn nothing_to_learn_from_is_a_clear_error() {
-        let no_labels = vec![Event { candidates: events(1)[0].candidates.clone(), labels: vec![] }];
+        let no_labels = vec![Event { candidates: events(1)[0].candidates.clone(), labels: vec![], shown: vec![0, 1] }];
         assert_eq!(train(&no_labels, &TrainOptions::default()).unwrap_err(), TrainError::NoPairs);
         assert!(TrainError::NoPairs.to_string().contains("mark sources useful"));
         let mut bad = events(1);
@@ -469,6 +485,7 @@ mod tests {
         ev.labels = vec![(1, Label::Useful, 1.0)];
         let p = pairs(&[ev], &TrainOptions::default());
         assert!(p.iter().all(|&(_, _, worse, _)| worse != 0), "{p:?}");
-        assert_eq!(p.len(), 2, "c and d are implicit negatives: {p:?}");
+        assert_eq!(p.len(), 1, "c was shown and left unmarked; d was never shown: {p:?}");
+        assert_eq!(p[0].2, 2);
     }
 }
