@@ -19,7 +19,12 @@ mkdir -p "$work/notes"
 printf '# Heron division\n\nThe Heron division reported quarterly revenue of 4.2 million dollars.\n' > "$work/notes/heron.md"
 printf '# Ferry\n\nThe ferry to Aldersey leaves at 07:40 from pier 3.\n' > "$work/notes/ferry.md"
 c() { "$cairn" --data-dir "$work/data" "$@"; }
-run() { printf '\n$ cairn %s\n' "$*"; c "$@" 2>&1 | sed "s|$work/||g"; }
+run() {
+  local shown=""
+  for a in "$@"; do case "$a" in *" "*|*"?"*|*"'"*) shown+=" \"$a\"" ;; *) shown+=" $a" ;; esac; done
+  printf '\n$ cairn%s\n' "${shown//$work\//}"
+  c "$@" 2>&1 | sed "s|$work/||g"
+}
 sleep 1
 c add "$work/notes" >/dev/null
 c index >/dev/null 2>&1
