@@ -117,6 +117,8 @@ async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_roll
     assert!(e.to_string().contains("whole answer"), "{e}");
     let e = engine.feedback(999_999, Signal::Down, None, None).await.unwrap_err();
     assert!(e.to_string().contains("999999"), "{e}");
+    let e = engine.feedback(first.event_id.unwrap(), Signal::Down, None, None).await.unwrap_err();
+    assert!(e.to_string().contains("is a search, not an answer"), "{e}");
 
     for q in TRAINING_QUESTIONS {
         judge(&engine, q).await;
@@ -234,6 +236,9 @@ async fn feedback_retrains_by_itself_every_n_judgements_and_survives_a_restart()
     assert_eq!(automatic.status, "candidate", "{automatic:?}");
     assert!(automatic.decision.contains("paused"), "{}", automatic.decision);
     assert_eq!(engine.search_ranked("leave days", 3).await.unwrap().ranker_version, 1);
+    let e = engine.learn().await.unwrap_err();
+    assert!(e.to_string().contains("no new feedback since"), "the same judgements again: {e}");
+    judge(&engine, "holiday allowance").await;
     let asked = engine.learn().await.unwrap();
     assert_eq!(asked.status, "active", "asking resumes promotion: {asked:?}");
 }

@@ -55,9 +55,18 @@ pub enum RankerCommand {
         weights: bool,
     },
     /// Make a version the active ranker (the current one is retired).
-    Promote { version: i64 },
-    /// Return to the ranker that was active before the current one.
+    Promote {
+        /// The version, as listed: 3 or v3.
+        #[arg(value_parser = parse_version)]
+        version: i64,
+    },
+    /// Undo the latest promotion: the ranker it replaced is active again (repeat to go further back).
     Rollback,
+}
+
+fn parse_version(s: &str) -> Result<i64, String> {
+    let digits = s.strip_prefix(['v', 'V']).unwrap_or(s);
+    digits.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| format!("`{s}` is not a ranker version like 3 or v3"))
 }
 
 pub async fn feedback(engine: &Engine, args: FeedbackArgs, json: bool) -> anyhow::Result<()> {
@@ -118,19 +127,24 @@ pub fn ranker(engine: &Engine, what: RankerCommand, json: bool) -> anyhow::Resul
             }
         }
         RankerCommand::Promote { version } => {
-            engine.promote_ranker(version)?;
+            let changed = engine.promote_ranker(version)?;
             if json {
-                println!("{}", serde_json::json!({ "active": version }));
-            } else {
+                println!("{}", serde_json::json!({ "active": version, "changed": changed }));
+            } else if changed {
                 println!("ranker v{version} is active: searches and answers use it from now on");
+            } else {
+                println!("ranker v{version} is already active");
             }
         }
         RankerCommand::Rollback => {
             let version = engine.rollback_ranker()?;
             if json {
-                println!("{}", serde_json::json!({ "active": version }));
+                println!("{}", serde_json::json!({ "active": version, "automatic_promotion": "paused" }));
             } else {
                 println!("rolled back: ranker v{version} is active again");
+                println!(
+                    "automatic retraining keeps training but will not promote until you run `cairn learn` or `cairn ranker promote`"
+                );
             }
         }
     }
@@ -223,6 +237,9 @@ pub fn print_golden(r: &GoldenReport) {
     }
     print_scores(std::slice::from_ref(&r.scores));
     print_comparison(&r.previous);
+    for u in &r.unmatched {
+        println!("warning: expected `{}` matches no indexed file (a typo, or not indexed yet?)", clean(u));
+    }
 }
 
 pub fn print_point(p: &LearningPoint) {

@@ -117,10 +117,12 @@ enum Command {
     Feedback(learning::FeedbackArgs),
     /// Recent searches and answers with the number feedback refers to, and how many judgements each got.
     History {
-        #[arg(short = 'n', long, default_value_t = 20)]
-        limit: usize,
+        /// How many (1 to 10000), newest first.
+        #[arg(short = 'n', long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=10000))]
+        limit: u16,
     },
-    /// Retrain the ranker from feedback now (it also retrains by itself; see `[learning]` in settings).
+    /// Retrain the ranker from feedback now (it also retrains by itself every 20 source judgements
+    /// and daily while watching: `[learning] retrain_every`, `retrain_hours` in settings.toml).
     Learn,
     /// Ranker versions: list, promote, roll back.
     Ranker {
@@ -162,7 +164,10 @@ enum EvalCommand {
     },
     /// Your golden set against your own index: one JSON object per line,
     /// {"question": "...", "expected": ["report.pdf", "notes/plan.pdf#page=3"]}.
-    Golden { file: PathBuf },
+    Golden {
+        /// The golden set (JSON lines).
+        file: PathBuf,
+    },
     /// The learning proof on a BEIR dataset with train and test qrels: feedback simulated from
     /// the train queries only, Cairn's own retraining, scores on the test queries only. Use a
     /// data folder of its own (it erases that folder's feedback and rankers).
@@ -394,7 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
         Command::Feedback(args) => learning::feedback(&engine, args, json).await?,
         Command::Learn => learning::learn(&engine, json).await?,
-        Command::History { limit } => learning::history(&engine, limit, json)?,
+        Command::History { limit } => learning::history(&engine, usize::from(limit), json)?,
         Command::Ranker { what } => learning::ranker(&engine, what, json)?,
         Command::Eval { what: EvalCommand::Golden { file } } => {
             let report = engine.eval_golden(&file).await.context("evaluation failed")?;

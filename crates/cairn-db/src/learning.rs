@@ -96,8 +96,19 @@ pub struct RankerRow {
     /// Why it was promoted, kept as a candidate or rejected.
     pub decision: String,
     pub train_ms: i64,
-    /// The version that was active when this one was last promoted (what a rollback returns to).
-    pub replaced_version: Option<i64>,
+}
+
+/// One change of the active ranker: a promotion (automatic or by hand). A rollback undoes the
+/// latest one still standing and reactivates the version it replaced.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActivationRow {
+    pub id: i64,
+    pub at_ms: i64,
+    pub version: i64,
+    pub previous: Option<i64>,
+    /// `trained` or `by hand`.
+    pub how: String,
+    pub undone: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,13 +168,13 @@ fn read_ranker(r: &rusqlite::Row<'_>) -> rusqlite::Result<RankerRow> {
         metrics: r.get(8)?,
         decision: r.get(9)?,
         train_ms: r.get(10)?,
-        replaced_version: r.get(11)?,
     })
 }
 
 const EVENT_COLUMNS: &str = "id, at_ms, question_id, query, embedder, ranker_version, candidates, shown";
 const FEEDBACK_COLUMNS: &str = "id, at_ms, event_id, signal, chunk_id, path, comment";
-const RANKER_COLUMNS: &str = "version, created_ms, status, model, train_events, train_pairs, feedback_upto, params, metrics, decision, train_ms, replaced_version";
+const RANKER_COLUMNS: &str =
+    "version, created_ms, status, model, train_events, train_pairs, feedback_upto, params, metrics, decision, train_ms";
 
 impl Db {
     /// Records what a search showed; returns the event id feedback refers to.
@@ -375,40 +386,58 @@ impl Db {
             .optional()?)
     }
 
-    /// Makes `version` the only active ranker; the one it replaces becomes `replaced_status`.
-    /// A promotion remembers the version it replaced (what a rollback returns to); a rollback
-    /// (`promotion = false`) leaves that history as it is.
-    pub fn activate_ranker(
-        &mut self,
-        version: i64,
-        replaced_status: &str,
-        note: Option<&str>,
-        promotion: bool,
-    ) -> Result<(), DbError> {
+    /// Makes `version` the only active ranker (the one it replaces becomes `retired`) and
+    /// records the promotion, so a rollback can undo it.
+    pub fn promote_ranker(&mut self, version: i64, how: &str) -> Result<(), DbError> {
         self.in_transaction(|db| {
-            let current: Option<i64> = db
+            let previous: Option<i64> = db
                 .conn
                 .query_row("SELECT version FROM rankers WHERE status = 'active' AND version != ?1", [version], |r| {
                     r.get(0)
                 })
                 .optional()?;
-            if promotion && let Some(current) = current {
-                db.conn.execute(
-                    "UPDATE rankers SET replaced_version = ?2 WHERE version = ?1",
-                    params![version, current],
-                )?;
-            }
             db.conn.execute(
-                "UPDATE rankers SET status = ?1 WHERE status = 'active' AND version != ?2",
-                params![replaced_status, version],
+                "UPDATE rankers SET status = 'retired' WHERE status = 'active' AND version != ?1",
+                [version],
             )?;
             db.conn.execute("UPDATE rankers SET status = 'active' WHERE version = ?1", [version])?;
-            if let Some(note) = note {
-                db.conn.execute(
-                    "UPDATE rankers SET decision = decision || ' ' || ?2 WHERE version = ?1",
-                    params![version, note],
-                )?;
-            }
+            db.conn.execute(
+                "INSERT INTO ranker_activations (at_ms, version, previous, how) VALUES (?1, ?2, ?3, ?4)",
+                params![crate::now_ms(), version, previous, how],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The latest promotion not yet undone.
+    pub fn last_activation(&self) -> Result<Option<ActivationRow>, DbError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, at_ms, version, previous, how, undone FROM ranker_activations
+                 WHERE undone = 0 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(ActivationRow {
+                        id: r.get(0)?,
+                        at_ms: r.get(1)?,
+                        version: r.get(2)?,
+                        previous: r.get(3)?,
+                        how: r.get(4)?,
+                        undone: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Undoes promotion `activation`: its version becomes `rolled_back`, `previous` active.
+    pub fn undo_activation(&mut self, activation: i64, version: i64, previous: i64) -> Result<(), DbError> {
+        self.in_transaction(|db| {
+            db.conn.execute("UPDATE ranker_activations SET undone = 1 WHERE id = ?1", [activation])?;
+            db.conn.execute("UPDATE rankers SET status = 'rolled_back' WHERE version = ?1", [version])?;
+            db.conn.execute("UPDATE rankers SET status = 'retired' WHERE status = 'active'", [])?;
+            db.conn.execute("UPDATE rankers SET status = 'active' WHERE version = ?1", [previous])?;
             Ok(())
         })
     }
@@ -485,18 +514,26 @@ mod tests {
     }
 
     #[test]
-    fn one_ranker_is_active_at_a_time() {
+    fn one_ranker_is_active_at_a_time_and_rollbacks_undo_promotions_in_order() {
         let (_d, mut db) = db();
         let a = db.add_ranker("active", "{}", 0, 0, 0, "{}", "{}", "built in", 0).expect("a");
         let b = db.add_ranker("candidate", "{}", 10, 40, 3, "{}", "{}", "trained", 5).expect("b");
-        db.activate_ranker(b, "retired", Some("promoted"), true).expect("promote");
-        assert_eq!(db.ranker(b).expect("b").expect("row").replaced_version, Some(a));
-        assert_eq!(db.active_ranker().expect("active").map(|r| r.version), Some(b));
-        assert_eq!(db.ranker(a).expect("a").map(|r| r.status), Some("retired".to_owned()));
-        db.activate_ranker(a, "rolled_back", None, false).expect("rollback");
-        assert_eq!(db.ranker(a).expect("a").expect("row").replaced_version, None, "a rollback is no promotion");
-        assert_eq!(db.active_ranker().expect("active").map(|r| r.version), Some(a));
+        let c = db.add_ranker("candidate", "{}", 12, 44, 4, "{}", "{}", "trained", 5).expect("c");
+        db.promote_ranker(b, "trained").expect("promote b");
+        db.promote_ranker(c, "trained").expect("promote c");
+        db.promote_ranker(a, "by hand").expect("promote a");
+        let active = |db: &Db| db.active_ranker().expect("active").map(|r| r.version);
+        assert_eq!(active(&db), Some(a));
+        assert_eq!(db.ranker(c).expect("c").map(|r| r.status), Some("retired".to_owned()));
+        // Undo a (back to c), undo c (back to b), undo b (back to a), then nothing.
+        for (from, to) in [(a, c), (c, b), (b, a)] {
+            let last = db.last_activation().expect("query").expect("a promotion to undo");
+            assert_eq!((last.version, last.previous), (from, Some(to)));
+            db.undo_activation(last.id, from, to).expect("undo");
+            assert_eq!(active(&db), Some(to));
+            assert_eq!(db.rankers().expect("rows").iter().filter(|r| r.status == "active").count(), 1);
+        }
+        assert!(db.last_activation().expect("query").is_none());
         assert_eq!(db.ranker(b).expect("b").map(|r| r.status), Some("rolled_back".to_owned()));
-        assert!(db.ranker(b).expect("b").expect("row").decision.ends_with("promoted"));
     }
 }

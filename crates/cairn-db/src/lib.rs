@@ -11,7 +11,7 @@ mod ledger;
 
 pub use cache::CachedAnswer;
 pub use conversations::{ConversationRow, TurnRow};
-pub use learning::{EvalRunRow, FeedbackRow, RankEventRow, RankerRow, Signal};
+pub use learning::{ActivationRow, EvalRunRow, FeedbackRow, RankEventRow, RankerRow, Signal};
 pub use ledger::{CallKind, CallRecord, CallRow, Outcome};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -212,8 +212,15 @@ const MIGRATIONS: &[&str] = &[
         params TEXT NOT NULL,
         metrics TEXT NOT NULL,
         decision TEXT NOT NULL,
-        train_ms INTEGER NOT NULL,
-        replaced_version INTEGER
+        train_ms INTEGER NOT NULL
+     );
+     CREATE TABLE ranker_activations (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        previous INTEGER,
+        how TEXT NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0
      );
      CREATE TABLE eval_runs (
         id INTEGER PRIMARY KEY,

@@ -204,13 +204,14 @@ fn rewrite_citations(text: &str, sources: usize, map: impl Fn(u32) -> Option<u32
 /// cites, in order of first use and with the numbers the text uses (the text streamed to the
 /// user keeps its numbers), so the listed sources are exactly those the answer used. Markers
 /// naming a source that was not given are removed from the text and returned.
-/// Chunk ids by the number the user sees: slot n-1 holds the passage shown as `[n]`, empty
-/// where no passage had that number.
+/// Chunk ids by the number the user sees: slot n-1 holds the passage listed as `[n]` under
+/// the answer (the cited sources, or every passage given when none was cited), empty where no
+/// listed passage has that number.
 pub(crate) fn shown_by_number(answer: &Answer) -> Vec<&str> {
-    let listed = || answer.considered.iter().chain(&answer.sources);
-    let len = listed().map(|c| c.number as usize).max().unwrap_or(0);
+    let listed = if answer.sources.is_empty() { &answer.considered } else { &answer.sources };
+    let len = listed.iter().map(|c| c.number as usize).max().unwrap_or(0);
     let mut shown = vec![""; len];
-    for c in listed() {
+    for c in listed {
         if let Some(slot) = (c.number as usize).checked_sub(1).and_then(|i| shown.get_mut(i)) {
             *slot = c.chunk_id.as_str();
         }
@@ -900,11 +901,10 @@ mod tests {
         .expect("an answer");
         let with_id = |n: u32, id: &str| Citation { chunk_id: id.into(), ..c(n, "/x") };
         a.considered = vec![with_id(1, "a"), with_id(2, "b"), with_id(3, "c")];
-        // Cited in the order [3], [1]: listed so, and each keeps its number.
+        assert_eq!(shown_by_number(&a), ["a", "b", "c"], "nothing cited: every passage given is listed");
+        // Cited in the order [3], [1]: listed so, each under its own number; [2] is not listed.
         a.sources = vec![with_id(3, "c"), with_id(1, "a")];
-        assert_eq!(shown_by_number(&a), ["a", "b", "c"]);
-        a.considered.clear();
-        assert_eq!(shown_by_number(&a), ["a", "", "c"], "[2] was never shown");
+        assert_eq!(shown_by_number(&a), ["a", "", "c"]);
     }
 
     #[test]

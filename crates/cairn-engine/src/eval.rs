@@ -231,6 +231,9 @@ pub struct GoldenReport {
     pub scores: ModeScores,
     pub per_question: Vec<GoldenQuestion>,
     pub previous: Option<Comparison>,
+    /// Expected files that match no indexed file (a typo, or a file not indexed): they can
+    /// never be found, so they only lower the score.
+    pub unmatched: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -261,10 +264,14 @@ impl Expected {
         Expected { label: s.to_owned(), file: file.replace('\\', "/"), page }
     }
 
+    fn matches_file(&self, path: &str) -> bool {
+        let path = path.replace('\\', "/");
+        let file = self.file.trim_start_matches("./");
+        path == file || path.ends_with(&format!("/{}", file.trim_start_matches('/')))
+    }
+
     fn matches(&self, h: &Hit) -> bool {
-        let path = h.path.replace('\\', "/");
-        let file_ok = path == self.file || path.ends_with(&format!("/{}", self.file.trim_start_matches('/')));
-        file_ok && self.page.is_none_or(|p| h.anchor.page == Some(p))
+        self.matches_file(&h.path) && self.page.is_none_or(|p| h.anchor.page == Some(p))
     }
 }
 
@@ -583,7 +590,17 @@ impl Engine {
             &serde_json::to_string(&scores).unwrap_or_default(),
         )?;
         let previous = self.compare_runs(&key, run, &scores)?;
+        let paths = self.db()?.all_paths()?;
+        let mut unmatched = Vec::new();
+        for (_, expected) in read_golden(file)? {
+            for e in expected {
+                if !paths.iter().any(|p| e.matches_file(p)) && !unmatched.contains(&e.label) {
+                    unmatched.push(e.label);
+                }
+            }
+        }
         Ok(GoldenReport {
+            unmatched,
             file: file.display().to_string(),
             questions: per_question.len(),
             ranker_version: version,
@@ -646,7 +663,7 @@ impl Engine {
                 automatic += self.simulate_feedback(text, &train[qid]).await?;
             }
             done = target;
-            let learn = self.learn().await?;
+            let learn = self.train(crate::learn::Trigger::Asked).await?;
             let (version, ranker) = self.active_ranker()?;
             let test_scores = self.score_beir(&test_queries, &test, Some(&ranker)).await?;
             let (judged_events, judgements) = {

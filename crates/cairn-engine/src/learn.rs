@@ -220,7 +220,7 @@ pub struct RankerInfo {
 
 /// Why a training runs: asked for (`cairn learn`) or by itself (feedback count, schedule).
 #[derive(Clone, Copy, PartialEq)]
-enum Trigger {
+pub(crate) enum Trigger {
     Asked,
     Automatic,
 }
@@ -355,11 +355,16 @@ impl Engine {
                         signal.as_str()
                     )));
                 }
+                (Signal::Up | Signal::Down, None) if event.question_id.is_none() => {
+                    return Err(EngineError::InvalidInput(format!(
+                        "{event_id} is a search, not an answer: mark its results `useful N` or `not-useful N`"
+                    )));
+                }
                 (Signal::Up | Signal::Down, None) => (db.add_feedback(event_id, signal, "", "", comment)?, None),
                 (_, None) => {
                     return Err(EngineError::InvalidInput(format!(
                         "`{}` needs the number of the source it is about",
-                        signal.as_str()
+                        signal.as_str().replace('_', "-")
                     )));
                 }
                 (_, Some(n)) => {
@@ -457,10 +462,21 @@ impl Engine {
     /// beats the active ranker on held-out feedback without losing on the golden set,
     /// otherwise kept as a candidate (not enough evidence) or rejected (it would regress).
     pub async fn learn(&self) -> Result<LearnReport, EngineError> {
+        // The same judgements would train the same ranker again.
+        let last = self.db()?.rankers()?.into_iter().filter(|r| r.train_events > 0).last();
+        if let Some(last) = last
+            && last.feedback_upto >= self.db()?.last_feedback_id()?
+        {
+            return Err(EngineError::InvalidInput(format!(
+                "no new feedback since v{} was trained on the same judgements: judge more sources first, \
+                 or choose a version by hand (`cairn ranker promote N`)",
+                last.version
+            )));
+        }
         self.train(Trigger::Asked).await
     }
 
-    async fn train(&self, trigger: Trigger) -> Result<LearnReport, EngineError> {
+    pub(crate) async fn train(&self, trigger: Trigger) -> Result<LearnReport, EngineError> {
         let started = Instant::now();
         // After a rollback, automatic retraining keeps its candidates without promoting them
         // (it would otherwise re-promote what the user just rolled back); asking resumes it.
@@ -477,8 +493,16 @@ impl Engine {
         let train_set: Vec<Event> = train_set.into_iter().map(|(_, e)| e).collect();
         let held_out: Vec<Event> = held_out.into_iter().map(|(_, e)| e).collect();
         let opts = TrainOptions::default();
-        let (candidate, stats) = cairn_rank::train(&train_set, &opts)
-            .map_err(|e| EngineError::InvalidInput(format!("cannot train a ranker: {e}")))?;
+        let (candidate, stats) = cairn_rank::train(&train_set, &opts).map_err(|e| {
+            let thumbs_only = matches!(e, cairn_rank::TrainError::NoPairs) && upto > 0;
+            EngineError::InvalidInput(if thumbs_only {
+                "cannot train a ranker yet: thumbs on whole answers do not say which source helped; mark sources \
+                 useful or not useful (`cairn feedback EVENT useful N`) on a few answers"
+                    .to_owned()
+            } else {
+                format!("cannot train a ranker: {e}")
+            })
+        })?;
         let train_ms = started.elapsed().as_millis() as u64;
 
         let (active_version, active) = self.active_ranker()?;
@@ -494,8 +518,12 @@ impl Engine {
         let settings = self.settings()?;
         let mut golden_drop = None;
         if let Some(golden) = settings.learning.golden_set.as_deref() {
-            let a = self.golden_ndcg(golden, &active).await?;
-            let c = self.golden_ndcg(golden, &candidate).await?;
+            let golden = self.config.data_dir.join(golden);
+            let named = |e: EngineError| {
+                EngineError::InvalidInput(format!("[learning] golden_set = {} in settings.toml: {e}", golden.display()))
+            };
+            let a = self.golden_ndcg(&golden, &active).await.map_err(named)?;
+            let c = self.golden_ndcg(&golden, &candidate).await.map_err(named)?;
             metrics.golden_active = Some(a);
             metrics.golden_candidate = Some(c);
             if c < a - settings.learning.golden_tolerance - 1e-9 {
@@ -549,7 +577,7 @@ impl Engine {
             train_ms as i64,
         )?;
         if status == "active" {
-            db.activate_ranker(version, "retired", None, true)?;
+            db.promote_ranker(version, "trained")?;
         }
         Ok(LearnReport {
             version,
@@ -627,40 +655,39 @@ impl Engine {
             .collect())
     }
 
-    /// Makes `version` the active ranker by hand (the one it replaces is retired).
-    pub fn promote_ranker(&self, version: i64) -> Result<(), EngineError> {
+    /// Makes `version` the active ranker by hand (the one it replaces is retired). Returns
+    /// false when it was active already.
+    pub fn promote_ranker(&self, version: i64) -> Result<bool, EngineError> {
         let mut db = self.db()?;
         let row =
             db.ranker(version)?.ok_or_else(|| EngineError::InvalidInput(format!("there is no ranker v{version}")))?;
         parse_ranker(&row.model, version)?;
         if row.status == "active" {
-            return Ok(());
+            return Ok(false);
         }
-        db.activate_ranker(version, "retired", Some("(promoted by hand)"), true)?;
+        db.promote_ranker(version, "by hand")?;
         db.delete_setting(PAUSED)?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Returns to the ranker that was active before the current one was promoted; the current
-    /// one is marked `rolled_back`, and automatic retraining stops promoting until the user
-    /// runs `cairn learn` or promotes a version. Works even when the current ranker cannot be
-    /// read. Returns the version now active.
+    /// Undoes the latest promotion still standing: its ranker is marked `rolled_back` and the
+    /// one it replaced is active again; repeated rollbacks walk back through the promotions in
+    /// order. Automatic retraining then stops promoting until the user runs `cairn learn` or
+    /// promotes a version. Works even when the current ranker cannot be read. Returns the
+    /// version now active.
     pub fn rollback_ranker(&self) -> Result<i64, EngineError> {
         let current = self.active_ranker_row()?;
         let mut db = self.db()?;
-        let previous = current.replaced_version.and_then(|v| db.ranker(v).ok().flatten()).ok_or_else(|| {
+        let nothing = || {
             EngineError::InvalidInput(format!(
-                "v{} replaced no earlier ranker: there is nothing to roll back to",
+                "v{} is active and no promotion is left to undo: there is nothing to roll back to",
                 current.version
             ))
-        })?;
+        };
+        let last = db.last_activation()?.filter(|a| a.version == current.version).ok_or_else(nothing)?;
+        let previous = last.previous.and_then(|v| db.ranker(v).ok().flatten()).ok_or_else(nothing)?;
         parse_ranker(&previous.model, previous.version)?;
-        db.activate_ranker(
-            previous.version,
-            "rolled_back",
-            Some(&format!("(reactivated by rolling back v{})", current.version)),
-            false,
-        )?;
+        db.undo_activation(last.id, current.version, previous.version)?;
         db.set_setting(PAUSED, &current.version.to_string())?;
         Ok(previous.version)
     }

@@ -125,14 +125,15 @@ fn yes() -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LearningSettings {
-    /// Retrain after this many new feedback events (0: never on that account).
+    /// Retrain after this many new source judgements (0: never on that account).
     #[serde(default = "default_retrain_every")]
     pub retrain_every: u32,
     /// Also retrain on a schedule while Cairn runs (`cairn watch`, the desktop app): when this
     /// many hours have passed since the last training and feedback has come in since (0: off).
     #[serde(default = "default_retrain_hours")]
     pub retrain_hours: f64,
-    /// Questions with the files (or pages) that should answer them, one JSON object per line:
+    /// Questions with the files (or pages) that should answer them, one JSON object per line
+    /// (a relative path is relative to the data folder, where settings.toml is):
     /// `{"question": "...", "expected": ["report.pdf", "notes/plan.md#page=3"]}`. A candidate
     /// ranker that scores lower on it than the active one is never promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,6 +356,16 @@ impl Settings {
 
     /// Every name refers to something that exists and every number is in range.
     pub fn validate(&self) -> Result<(), String> {
+        let l = &self.learning;
+        if !(l.retrain_hours.is_finite() && l.retrain_hours >= 0.0) {
+            return Err(format!("[learning] retrain_hours = {} must be 0 (off) or more hours", l.retrain_hours));
+        }
+        if !(0.0..=1.0).contains(&l.golden_tolerance) {
+            return Err(format!(
+                "[learning] golden_tolerance = {} must be between 0 and 1 (the nDCG@10 a candidate may lose)",
+                l.golden_tolerance
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for p in &self.providers {
             if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -499,6 +510,16 @@ mod tests {
         let p = s.provider("ollama").unwrap();
         assert!(p.is_local());
         assert_eq!(p.vendor(), None);
+    }
+
+    #[test]
+    fn learning_settings_out_of_range_are_refused() {
+        let e = load("[learning]\nretrain_hours = -1\n").unwrap_err();
+        assert!(e.contains("retrain_hours = -1 must be 0 (off) or more hours"), "{e}");
+        let e = load("[learning]\ngolden_tolerance = 5\n").unwrap_err();
+        assert!(e.contains("golden_tolerance = 5 must be between 0 and 1"), "{e}");
+        let s = load("[learning]\nretrain_every = 0\nretrain_hours = 0.5\ngolden_set = \"golden.jsonl\"\n").unwrap();
+        assert_eq!((s.learning.retrain_every, s.learning.retrain_hours), (0, 0.5));
     }
 
     #[test]
