@@ -339,3 +339,60 @@ async fn the_learning_proof_uses_train_feedback_and_test_scores_only() {
     let e = engine.eval_learning(&set, &[2], None, &quiet, &|_| {}).await.unwrap_err();
     assert!(e.to_string().contains("own --data-dir"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_level_evaluation_counts_gold_citations_and_declines() {
+    use cairn_e2e::provider_server::{ProviderServer, Reply};
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("tiny");
+    tiny_beir(&set);
+    let claims = set.join("claims.jsonl");
+    std::fs::write(
+        &claims,
+        [
+            r#"{"id": "1", "claim": "Cholecalciferol raises hip mineral density in postmenopausal women.", "evidence": {"study-d": [{"label": "SUPPORT"}]}, "label": "SUPPORT"}"#,
+            r#"{"id": "2", "claim": "Green tea cures insomnia.", "evidence": {}, "label": "NOT_ENOUGH_INFO"}"#,
+            r#"{"id": "3", "claim": "Acetylsalicylic acid lowers first cerebral infarction.", "evidence": {"study-a": []}, "label": "SUPPORT"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let engine = engine(&data);
+    let server = ProviderServer::start();
+    let mut s = Settings::load(&data).unwrap();
+    s.providers.push(cairn_engine::ProviderSettings {
+        name: "scripted".into(),
+        kind: cairn_engine::ProviderKind::Openai,
+        base_url: Some(format!("{}/v1", server.base_url)),
+        model: "scripted-model".into(),
+        embedding_model: None,
+        context_window: Some(8192),
+        timeout_secs: Some(5),
+        price: None,
+    });
+    engine.save_settings(&s).unwrap();
+    server.push(Reply::openai("It does [1][2].", None));
+    server.push(Reply::openai("The sources do not say.", None));
+    server.push(Reply::openai("Yes, it is true.", None));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = engine
+        .eval_answers(&set, &claims, None, cairn_engine::LlmChoice::Provider("scripted".into()), &quiet, &|c| {
+            seen.lock().unwrap().push(c.id.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["1", "2", "3"], "progress per claim");
+    assert_eq!((report.claims, report.with_evidence, report.nei_claims), (3, 2, 1));
+    let outcomes: Vec<&str> = report.per_claim.iter().map(|c| c.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["cited", "declined", "uncited"]);
+    assert_eq!((report.nei_declined, report.nei_answered, report.nei_uncited), (1, 0, 0));
+    assert_eq!((report.evidence_declined, report.evidence_uncited), (0, 1));
+    // The gold share is computed from what the first answer cited: [1] and [2] of its sources.
+    let first = &report.per_claim[0];
+    assert!(!first.cited.is_empty() && first.cited.len() <= 2, "{first:?}");
+    let gold = first.cited.iter().filter(|d| d.as_str() == "study-d").count();
+    assert!((report.cited_gold_share - gold as f64 / first.cited.len() as f64).abs() < 1e-9, "{report:?}");
+    assert_eq!(report.citing_gold, usize::from(gold > 0));
+    assert!(report.answered_by.starts_with("scripted"), "{}", report.answered_by);
+}

@@ -280,14 +280,7 @@ pub fn print_learning(r: &LearningReport) {
 
 pub fn print_claim(n: usize, c: &ClaimResult) {
     let gold_cited = c.cited.iter().filter(|d| c.gold.contains(d)).count();
-    println!(
-        "{n:>4}. claim {:<6} {:<16} {}  cited {} ({} gold)",
-        c.id,
-        c.label,
-        if c.declined { "declined" } else { "answered" },
-        c.cited.len(),
-        gold_cited
-    );
+    println!("{n:>4}. claim {:<6} {:<16} {}  cited {} ({} gold)", c.id, c.label, c.outcome, c.cited.len(), gold_cited);
 }
 
 pub fn print_answers(r: &AnswerEvalReport) {
@@ -301,20 +294,23 @@ pub fn print_answers(r: &AnswerEvalReport) {
         r.seconds
     );
     println!(
-        "claims with evidence: {:>4}; answers citing a gold document {} ({:.2}); cited documents that are gold {:.2}; declined {}",
+        "claims with evidence: {:>4}; answers citing a gold document {} ({:.2}); cited documents that are gold {:.2}; declined {}; cited nothing {}",
         r.with_evidence,
         r.citing_gold,
         share(r.citing_gold, r.with_evidence),
         r.cited_gold_share,
-        r.evidence_declined
+        r.evidence_declined,
+        r.evidence_uncited
     );
     println!(
-        "NOT_ENOUGH_INFO claims: {:>4}; declined {} ({:.2}); answered anyway {} ({:.2})",
+        "NOT_ENOUGH_INFO claims: {:>4}; declined {} ({:.2}); answered with citations anyway {} ({:.2}); answered citing nothing {} ({:.2})",
         r.nei_claims,
         r.nei_declined,
         share(r.nei_declined, r.nei_claims),
         r.nei_answered,
-        share(r.nei_answered, r.nei_claims)
+        share(r.nei_answered, r.nei_claims),
+        r.nei_uncited,
+        share(r.nei_uncited, r.nei_claims)
     );
 }
 

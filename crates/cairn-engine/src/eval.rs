@@ -744,12 +744,17 @@ pub struct AnswerEvalReport {
     pub cited_gold_share: f64,
     /// Answers to claims with evidence that cite at least one gold document.
     pub citing_gold: usize,
-    /// Answers to claims with evidence that declined (an evidence claim wrongly declined).
+    /// Answers to claims with evidence that declined (an evidence claim wrongly declined), and
+    /// that cited nothing without declining (unverifiable).
     pub evidence_declined: usize,
+    pub evidence_uncited: usize,
     /// `NOT_ENOUGH_INFO` claims, and how many answers declined / answered with citations anyway.
     pub nei_claims: usize,
     pub nei_declined: usize,
+    /// Answered with citations although the corpus holds no evidence (wrong).
     pub nei_answered: usize,
+    /// Answered without citing anything (neither declined nor checkable).
+    pub nei_uncited: usize,
     pub seconds: f64,
     pub per_claim: Vec<ClaimResult>,
 }
@@ -760,17 +765,24 @@ pub struct ClaimResult {
     pub label: String,
     pub gold: Vec<String>,
     pub cited: Vec<String>,
-    pub declined: bool,
+    /// `declined`, `cited` or `uncited`.
+    pub outcome: String,
     pub answer: String,
 }
 
 /// The answer prompt's fixed reply when the sources lack the answer.
 const DECLINE: &str = "the sources do not say";
 
-/// An answer declines when it says the sources do not hold the answer, or cites nothing.
-pub(crate) fn declined(a: &crate::Answer) -> bool {
-    let cited_nothing = a.sources.is_empty() || matches!(a.mode, crate::AnswerMode::Passages { .. });
-    cited_nothing || a.text.to_lowercase().contains(DECLINE)
+/// How an answer treated its claim: it declined (said the sources do not hold the answer, or
+/// no model answered), cited sources, or wrote an answer citing nothing.
+pub(crate) fn outcome(a: &crate::Answer) -> &'static str {
+    if matches!(a.mode, crate::AnswerMode::Passages { .. }) || a.text.to_lowercase().contains(DECLINE) {
+        "declined"
+    } else if a.sources.is_empty() {
+        "uncited"
+    } else {
+        "cited"
+    }
 }
 
 impl Engine {
@@ -804,9 +816,11 @@ impl Engine {
             cited_gold_share: 0.0,
             citing_gold: 0,
             evidence_declined: 0,
+            evidence_uncited: 0,
             nei_claims: 0,
             nei_declined: 0,
             nei_answered: 0,
+            nei_uncited: 0,
             seconds: 0.0,
             per_claim: Vec::new(),
         };
@@ -838,18 +852,20 @@ impl Engine {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let declined = declined(&answer);
+            let outcome = outcome(&answer);
             if gold.is_empty() {
                 report.nei_claims += 1;
-                if declined {
-                    report.nei_declined += 1;
-                } else {
-                    report.nei_answered += 1;
+                match outcome {
+                    "declined" => report.nei_declined += 1,
+                    "cited" => report.nei_answered += 1,
+                    _ => report.nei_uncited += 1,
                 }
             } else {
                 report.with_evidence += 1;
-                if declined {
-                    report.evidence_declined += 1;
+                match outcome {
+                    "declined" => report.evidence_declined += 1,
+                    "uncited" => report.evidence_uncited += 1,
+                    _ => {}
                 }
                 let hits = cited.iter().filter(|d| gold.contains(d)).count();
                 cited_total += cited.len();
@@ -863,7 +879,7 @@ impl Engine {
                 label,
                 gold,
                 cited,
-                declined,
+                outcome: outcome.to_owned(),
                 answer: answer.text.chars().take(400).collect(),
             };
             on_claim(&result);
@@ -875,7 +891,8 @@ impl Engine {
         let metrics = serde_json::json!({
             "cited_gold_share": report.cited_gold_share, "citing_gold": report.citing_gold,
             "with_evidence": report.with_evidence, "nei_claims": report.nei_claims,
-            "nei_declined": report.nei_declined, "answered_by": report.answered_by,
+            "nei_declined": report.nei_declined, "nei_answered": report.nei_answered,
+            "nei_uncited": report.nei_uncited, "answered_by": report.answered_by,
         });
         self.db()?.add_eval_run(
             &format!("answers:{}/{}", claims_file.display(), claims.len()),
