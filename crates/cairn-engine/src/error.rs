@@ -12,6 +12,12 @@ pub enum EngineError {
     Db(#[from] cairn_db::DbError),
     #[error(transparent)]
     Llm(#[from] cairn_llm::LlmError),
+    /// The OS keyring could not be opened or refused the operation; never holds key text.
+    #[error(transparent)]
+    Secret(#[from] cairn_secrets::SecretError),
+    /// A provider needs an API key and none was found; the message says how to store one.
+    #[error("{message}")]
+    NoApiKey { provider: String, message: String },
     #[error("{0}")]
     InvalidInput(String),
     #[error("nothing is indexed yet: run `cairn add <folder>` and `cairn index` first")]
@@ -40,6 +46,11 @@ impl EngineError {
             EngineError::Store(_) => ErrorCode::Store,
             EngineError::Db(_) => ErrorCode::Database,
             EngineError::Llm(e) => e.code(),
+            EngineError::Secret(
+                cairn_secrets::SecretError::NoBackend { .. } | cairn_secrets::SecretError::Backend { .. },
+            ) => ErrorCode::ProviderUnavailable,
+            EngineError::Secret(_) => ErrorCode::InvalidInput,
+            EngineError::NoApiKey { .. } => ErrorCode::AuthFailed,
             EngineError::InvalidInput(_) => ErrorCode::InvalidInput,
             EngineError::NotIndexed => ErrorCode::NotIndexed,
             EngineError::Io { .. } => ErrorCode::Io,

@@ -12,6 +12,7 @@ mod costs;
 mod error;
 mod eval;
 mod indexer;
+mod keys;
 mod learn;
 mod providers;
 mod settings;
@@ -34,6 +35,7 @@ pub use eval::{
     ModeScores,
 };
 pub use indexer::{IndexEvent, IndexReport, Scope};
+pub use keys::{KeyChange, KeyReport, KeySource, KeyStatus, KeyringInfo};
 pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics, SearchRecord};
 pub use providers::ProviderCheck;
 pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
@@ -148,7 +150,7 @@ impl Engine {
             .clone()
             .ok_or_else(|| EngineError::InvalidInput(format!("provider `{}` has no embedding_model", p.name)))?;
         let mut cfg = cairn_embed::OpenAiEmbedConfig::new(p.base_url(), model);
-        cfg.api_key = providers::api_key(p);
+        cfg.api_key = providers::api_key(p)?.key;
         Ok(cfg)
     }
 

@@ -52,18 +52,45 @@ pub struct Provider {
     /// False for the embedded model and servers on loopback: nothing leaves the machine.
     #[allow(dead_code)] // Read by the privacy gate (issue 6); set truthfully already.
     pub remote: bool,
+    /// Set when the provider is called without a key: the message a refusal turns into.
+    pub(crate) missing_key: Option<String>,
 }
 
-/// The API key for provider `name`: `$CAIRN_API_KEY_<NAME>` (upper case, `-` as `_`), then
-/// the vendor's usual variable for its own endpoint (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`).
-pub(crate) fn api_key(p: &ProviderSettings) -> Option<String> {
-    let var = format!("CAIRN_API_KEY_{}", p.name.to_ascii_uppercase().replace('-', "_"));
-    let read = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    read(&var).or_else(|| match p.vendor() {
-        Some("openai") => read("OPENAI_API_KEY"),
-        Some("anthropic") => read("ANTHROPIC_API_KEY"),
-        _ => None,
-    })
+impl Provider {
+    /// The engine's error for a failed call: a server that refuses a call sent without a key
+    /// (HTTP 401/403) is reported as the missing key it is, saying how to store one.
+    pub(crate) fn explain(&self, e: cairn_llm::LlmError) -> EngineError {
+        match (&self.missing_key, e) {
+            (Some(missing), cairn_llm::LlmError::AuthFailed { status, message }) => EngineError::NoApiKey {
+                provider: self.name.clone(),
+                message: format!("{missing}; its server refused the request without one (HTTP {status}: {message})"),
+            },
+            (_, e) => e.into(),
+        }
+    }
+}
+
+/// A provider's key, or what to say if a call without one is refused.
+pub(crate) struct ProviderKey {
+    pub(crate) key: Option<String>,
+    /// Set when no key was found: the "no API key for provider ..." message.
+    pub(crate) missing: Option<String>,
+}
+
+/// The API key for provider `p`, looked for in the environment, then the OS keyring, then the
+/// vendor's variable (`keys.rs`). The vendors' own endpoints always want a key, so for them a
+/// missing key is an error and nothing is sent; other servers (Ollama, a proxy) are sent no key
+/// and say themselves whether they want one ([`Provider::explain`]).
+pub(crate) fn api_key(p: &ProviderSettings) -> Result<ProviderKey, EngineError> {
+    let found = crate::keys::lookup(p);
+    if found.key.is_some() {
+        return Ok(ProviderKey { key: found.key, missing: None });
+    }
+    let message = crate::keys::missing_key_message(&p.name, found.keyring_problem.as_deref());
+    if p.vendor().is_some() {
+        return Err(EngineError::NoApiKey { provider: p.name.clone(), message });
+    }
+    Ok(ProviderKey { key: None, missing: Some(message) })
 }
 
 /// Today as `YYYY-MM-DD` in the user's time zone: the date prices are looked up on.
@@ -146,7 +173,14 @@ impl Engine {
             }
             let model: Arc<dyn ChatModel> = Arc::new(cairn_llm::load_llama(&cfg)?);
             let model_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            return Ok(Provider { name: LOCAL.to_owned(), model, model_name, billing: Billing::Free, remote: false });
+            return Ok(Provider {
+                name: LOCAL.to_owned(),
+                model,
+                model_name,
+                billing: Billing::Free,
+                remote: false,
+                missing_key: None,
+            });
         }
         let p = settings.provider(name).ok_or_else(|| {
             EngineError::InvalidInput(format!(
@@ -158,7 +192,7 @@ impl Engine {
             ))
         })?;
         let prices = self.price_table(settings)?;
-        let key = api_key(p);
+        let ProviderKey { key, missing } = api_key(p)?;
         let mut http = HttpSettings::default();
         if let Some(secs) = p.timeout_secs {
             http.connect_timeout = Duration::from_secs(secs.min(30));
@@ -191,6 +225,7 @@ impl Engine {
             model_name: p.model.clone(),
             billing: self.billing(p, &p.model, &prices),
             remote: !p.is_local(),
+            missing_key: missing,
         })
     }
 }
@@ -315,6 +350,7 @@ impl Engine {
                     check.served_model = Some(r.model);
                 }
                 Err(e) => {
+                    let e = provider.explain(e);
                     row.outcome = cairn_db::Outcome::Failed;
                     row.error_code = Some(crate::code_str(e.code()));
                     check.error_code = Some(e.code());

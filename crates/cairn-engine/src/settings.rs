@@ -4,7 +4,7 @@
 //! and the CLI always agree.
 //!
 //! API keys are deliberately not settings: they come from the OS keyring or the environment
-//! (`secrets.rs`), and no field here can hold one (an unknown field such as `api_key` is
+//! (`keys.rs`), and no field here can hold one (an unknown field such as `api_key` is
 //! refused when the file is read).
 
 use crate::EngineError;
