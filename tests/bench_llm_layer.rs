@@ -70,6 +70,7 @@ async fn main() {
         context_window: Some(8192),
         timeout_secs: None,
         price: Some(ProviderPrice { input: 2.5, cached_input: None, output: 10.0 }),
+        remote: None,
     });
     s.chat.provider = "loopback".into();
     engine.save_settings(&s).unwrap();

@@ -150,7 +150,7 @@ async fn a_mixed_folder_is_indexed_searched_kept_in_sync_and_answered() {
     );
     assert!(answer.considered.iter().any(|c| name(&c.path) == "report.pdf"), "the PDF was not among the sources");
     assert!(answer.considered.iter().all(|c| Path::new(&c.path).exists()), "a source points to a missing file");
-    assert_eq!(answer.prompt_version, "answer.v1");
+    assert_eq!(answer.prompt_version, "answer.v2");
     assert_eq!((answer.cost, answer.cache_hit), (Some(cairn_engine::Money::ZERO), false), "the local model is free");
     assert!(answer.prompt_tokens > 0 && answer.completion_tokens > 0);
 
@@ -172,7 +172,7 @@ async fn a_mixed_folder_is_indexed_searched_kept_in_sync_and_answered() {
         (model_call.call.input_tokens, model_call.call.output_tokens),
         (u64::from(answer.prompt_tokens), u64::from(answer.completion_tokens))
     );
-    assert_eq!(model_call.call.prompt.as_deref(), Some("answer.v1"));
+    assert_eq!(model_call.call.prompt.as_deref(), Some("answer.v2"));
 
     // An edit to a file the answer drew on takes the answer out of the cache.
     let pdf = docs.join("report.pdf");

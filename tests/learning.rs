@@ -82,20 +82,25 @@ async fn judge(engine: &Engine, query: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_rolls_back() {
-    let tmp = tempfile::tempdir().unwrap();
-    let docs = tmp.path().join("team");
+/// The team folder indexed, with `[learning] retrain_every` set.
+async fn team_engine(tmp: &Path, retrain_every: u32) -> (Engine, PathBuf) {
+    let docs = tmp.join("team");
     team_folder(&docs);
-    let data = tmp.path().join("data");
+    let data = tmp.join("data");
     let engine = engine(&data);
     engine.add_folder(&docs).unwrap();
     engine.index(&quiet).await.unwrap();
-
-    // Learning only when asked, so the test controls when.
     let mut settings = Settings::load(&data).unwrap();
-    settings.learning.retrain_every = 0;
+    settings.learning.retrain_every = retrain_every;
     engine.save_settings(&settings).unwrap();
+    (engine, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_rolls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Learning only when asked, so the test controls when.
+    let (engine, data) = team_engine(tmp.path(), 0).await;
 
     // Untuned, a new phrasing finds the old handbook first.
     let new_question = "how many days of leave can I take";
@@ -185,20 +190,13 @@ async fn feedback_retrains_the_ranker_and_the_registry_promotes_rejects_and_roll
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_retrains_by_itself_every_n_judgements_and_survives_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = tmp.path().join("team");
-    team_folder(&docs);
-    let data = tmp.path().join("data");
-    {
-        let engine = engine(&data);
-        engine.add_folder(&docs).unwrap();
-        engine.index(&quiet).await.unwrap();
-        let mut settings = Settings::load(&data).unwrap();
-        settings.learning.retrain_every = 8;
-        engine.save_settings(&settings).unwrap();
+    let data = {
+        let (engine, data) = team_engine(tmp.path(), 8).await;
         for q in &TRAINING_QUESTIONS[..5] {
             judge(&engine, q).await;
         }
-    }
+        data
+    };
     // A restart in between: the events and judgements are in SQLite.
     let engine = engine(&data);
     for q in &TRAINING_QUESTIONS[5..] {
@@ -370,7 +368,10 @@ async fn answer_level_evaluation_counts_gold_citations_and_declines() {
         context_window: Some(8192),
         timeout_secs: Some(5),
         price: None,
+        remote: None,
     });
+    // Every claim goes to the model here (abstention by confidence is tested in confidence.rs).
+    s.answer.min_confidence = 0.0;
     engine.save_settings(&s).unwrap();
     server.push(Reply::openai("It does [1][2].", None));
     server.push(Reply::openai("The sources do not say.", None));

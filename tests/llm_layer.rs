@@ -52,6 +52,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, price: Option<(f64
         context_window: Some(8192),
         timeout_secs: Some(5),
         price: price.map(|(input, cached, output)| ProviderPrice { input, cached_input: Some(cached), output }),
+        remote: None,
     }
 }
 
@@ -115,7 +116,7 @@ async fn a_session_of_local_remote_cached_cancelled_and_refused_calls_is_ledgere
     assert!(paid.sources[0].path.ends_with("heron.md"));
     let row = &chat_calls(&e, paid.question_id.unwrap())[0];
     assert_eq!((row.provider.as_str(), row.cost_nanos, row.estimated), ("remote", Some(3_250_000), false));
-    assert_eq!(row.prompt.as_deref(), Some("answer.v1"));
+    assert_eq!(row.prompt.as_deref(), Some("answer.v2"));
     assert_eq!(row.prompt_hash.as_deref(), Some(paid.prompt_hash.as_str()));
     let requests = server.requests().len();
 
@@ -276,7 +277,10 @@ async fn anthropic_speaks_messages_and_bills_cache_reads_at_their_price() {
     assert_eq!(req.path, "/v1/messages");
     assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
     let body = req.json();
-    assert!(body["system"].as_str().unwrap().contains("numbered sources"), "the system prompt is a top-level field");
+    assert!(
+        body["system"].as_str().unwrap().contains("sources provided with the question"),
+        "the system prompt is a top-level field"
+    );
     assert!(body["messages"].as_array().unwrap().iter().all(|m| m["role"] != "system"));
     assert_eq!(body["stream"], true);
 }

@@ -82,6 +82,18 @@ impl Watching {
         out
     }
 
+    /// The reports so far, once the watcher has reported at least one pass: a change can be
+    /// visible to search a moment before the pass that made it reports.
+    async fn settled_reports(&self) -> Vec<IndexReport> {
+        let events = self.events.clone();
+        eventually("the watcher reports its pass", || {
+            let ev = events.clone();
+            async move { ev.lock().unwrap().iter().any(|e| matches!(e, WatchEvent::Synced { .. })) }
+        })
+        .await;
+        self.take_reports()
+    }
+
     fn indexed_events(&self, file: &str) -> usize {
         self.events
             .lock()
@@ -162,7 +174,7 @@ async fn the_watcher_follows_atomic_saves_renames_moves_and_deletes() {
         f.iter().any(|p| p.ends_with("journal.md")) && !f.iter().any(|p| p.ends_with("diary.md"))
     })
     .await;
-    let reports = w.take_reports();
+    let reports = w.settled_reports().await;
     assert_eq!(reports.iter().map(|r| r.chunks_embedded).sum::<usize>(), 0, "a rename re-embedded: {reports:?}");
     assert!(reports.iter().map(|r| r.chunks_reused).sum::<usize>() >= 1, "{reports:?}");
 
@@ -174,7 +186,7 @@ async fn the_watcher_follows_atomic_saves_renames_moves_and_deletes() {
         f.iter().any(|p| p.ends_with("archive/harbour/plan.txt")) && !f.iter().any(|p| p.contains("projects/harbour"))
     })
     .await;
-    let reports = w.take_reports();
+    let reports = w.settled_reports().await;
     assert_eq!(reports.iter().map(|r| r.chunks_embedded).sum::<usize>(), 0, "a folder move re-embedded: {reports:?}");
 
     // Deleting: gone from results.

@@ -151,7 +151,7 @@ pub fn ranker(engine: &Engine, what: RankerCommand, json: bool) -> anyhow::Resul
     Ok(())
 }
 
-fn date(ms: i64) -> String {
+pub(crate) fn date(ms: i64) -> String {
     use chrono::TimeZone;
     chrono::Local
         .timestamp_millis_opt(ms)
@@ -280,38 +280,65 @@ pub fn print_learning(r: &LearningReport) {
 
 pub fn print_claim(n: usize, c: &ClaimResult) {
     let gold_cited = c.cited.iter().filter(|d| c.gold.contains(d)).count();
-    println!("{n:>4}. claim {:<6} {:<16} {}  cited {} ({} gold)", c.id, c.label, c.outcome, c.cited.len(), gold_cited);
+    let confidence = c.confidence.as_ref().map(|c| format!("confidence {:.2}", c.score)).unwrap_or_default();
+    let flagged = if c.flagged { "  flagged for review" } else { "" };
+    println!(
+        "{n:>4}. claim {:<6} {:<16} {:<9}  cited {} ({} gold)  {confidence}{flagged}",
+        c.id,
+        c.label,
+        c.outcome,
+        c.cited.len(),
+        gold_cited
+    );
 }
 
 pub fn print_answers(r: &AnswerEvalReport) {
     let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     println!();
     println!(
-        "{}: {} claims answered by {} in {:.0} s",
+        "{}: {} claims answered by {} in {:.0} s; abstaining below confidence {:.2}",
         clean(&r.claims_file),
         r.claims,
         clean(&r.answered_by),
-        r.seconds
+        r.seconds,
+        r.min_confidence
     );
     println!(
-        "claims with evidence: {:>4}; answers citing a gold document {} ({:.2}); cited documents that are gold {:.2}; declined {}; cited nothing {}",
+        "claims with evidence: {:>4}; abstained {} ({:.3}); answers citing a gold document {} ({:.2}); cited documents that are gold {:.2}; declined {}; cited nothing {}; flagged for review {}",
         r.with_evidence,
+        r.evidence_abstained,
+        share(r.evidence_abstained, r.with_evidence),
         r.citing_gold,
         share(r.citing_gold, r.with_evidence),
         r.cited_gold_share,
         r.evidence_declined,
-        r.evidence_uncited
+        r.evidence_uncited,
+        r.evidence_flagged
     );
     println!(
-        "NOT_ENOUGH_INFO claims: {:>4}; declined {} ({:.2}); answered with citations anyway {} ({:.2}); answered citing nothing {} ({:.2})",
+        "NOT_ENOUGH_INFO claims: {:>4}; abstained {} ({:.3}); declined {} ({:.3}); answered with citations anyway {} ({:.3}, {} of them flagged for review); answered citing nothing {} ({:.3}); no model ran on {} ({:.3})",
         r.nei_claims,
+        r.nei_abstained,
+        share(r.nei_abstained, r.nei_claims),
         r.nei_declined,
         share(r.nei_declined, r.nei_claims),
         r.nei_answered,
         share(r.nei_answered, r.nei_claims),
+        r.nei_answered_flagged,
         r.nei_uncited,
-        share(r.nei_uncited, r.nei_claims)
+        share(r.nei_uncited, r.nei_claims),
+        r.nei_passages,
+        share(r.nei_passages, r.nei_claims)
     );
+    println!("abstention by retrieval confidence alone, this run at other thresholds:");
+    println!("  threshold  NOT_ENOUGH_INFO abstained  evidence claims lost  (gold found by retrieval)");
+    for p in &r.sweep {
+        let mark = if (p.threshold - r.min_confidence).abs() < 1e-6 { "  <- [answer] min_confidence" } else { "" };
+        println!(
+            "  {:>9.2}  {:>25.3}  {:>20.3}  {:>25.3}{mark}",
+            p.threshold, p.nei_abstained, p.evidence_abstained, p.found_evidence_abstained
+        );
+    }
 }
 
 pub fn history(engine: &Engine, limit: usize, json: bool) -> anyhow::Result<()> {

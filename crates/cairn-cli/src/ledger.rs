@@ -331,6 +331,13 @@ pub enum ProvidersCommand {
         /// Dollars per million output tokens.
         #[arg(long, requires = "input_price")]
         output_price: Option<f64>,
+        /// Treat it as remote even on this machine: a local proxy or gateway that forwards to a
+        /// cloud service. Local-only folders and the policy's remote rules then apply to it.
+        #[arg(long)]
+        remote: bool,
+        /// Confirm adding it when the administrator's policy asks for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     Remove {
         name: String,
@@ -372,6 +379,8 @@ pub async fn providers(engine: &Engine, cmd: ProvidersCommand, json: bool) -> an
             context_window,
             input_price,
             output_price,
+            remote,
+            yes,
         } => {
             s.providers.retain(|p| p.name != name);
             s.providers.push(ProviderSettings {
@@ -390,7 +399,9 @@ pub async fn providers(engine: &Engine, cmd: ProvidersCommand, json: bool) -> an
                     cached_input: None,
                     output: output_price.unwrap_or(0.0),
                 }),
+                remote: remote.then_some(true),
             });
+            engine.check_new_provider(&s, yes)?;
             engine.save_settings(&s)?;
         }
         ProvidersCommand::Remove { name } => {

@@ -4,10 +4,12 @@
 //! (progress bars on stderr, tables on stdout) or as JSON with `--json`. No indexing, ranking or
 //! prompting logic lives here.
 
+mod governance;
 mod keys;
 mod learning;
 mod ledger;
 mod render;
+mod review;
 
 use anyhow::Context;
 use cairn_engine::{AskOptions, Engine, EngineConfig, EngineError, IndexEvent, LlmChoice};
@@ -91,6 +93,10 @@ enum Command {
         /// Ask the model even if the same question over the same sources was answered before.
         #[arg(long)]
         no_cache: bool,
+        /// Confirm sending the question to a remote provider, when the administrator's policy
+        /// asks for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// What model calls cost: by day, provider, model or folder, or every call.
     Costs(ledger::CostsArgs),
@@ -121,6 +127,13 @@ enum Command {
     },
     /// Judge an answer or search: thumbs up/down, or one source useful / not useful.
     Feedback(learning::FeedbackArgs),
+    /// Put an answer in the review queue for a person to check.
+    Flag(review::FlagArgs),
+    /// The review queue: answers flagged by low confidence or by you; list, resolve right|wrong.
+    Review {
+        #[command(subcommand)]
+        what: review::ReviewCommand,
+    },
     /// Recent searches and answers with the number feedback refers to, and how many judgements each got.
     History {
         /// How many (1 to 10000), newest first.
@@ -134,6 +147,17 @@ enum Command {
     Ranker {
         #[command(subcommand)]
         what: learning::RankerCommand,
+    },
+    /// The administrator's policy: show it, or check a policy file against your settings.
+    Policy {
+        #[command(subcommand)]
+        what: governance::PolicyCommand,
+    },
+    /// Keep a folder's text on this computer: never sent to a remote provider (--off lifts it).
+    LocalOnly {
+        folder: PathBuf,
+        #[arg(long)]
+        off: bool,
     },
     /// Evaluate retrieval quality.
     Eval {
@@ -198,8 +222,11 @@ enum EvalCommand {
         #[arg(long)]
         limit: Option<usize>,
         /// Answer with this provider (default: as `cairn ask` would).
-        #[arg(long, short = 'p')]
+        #[arg(long, short = 'p', conflicts_with = "no_llm")]
         provider: Option<String>,
+        /// Run no model: measure only abstention by retrieval confidence (fast, every claim).
+        #[arg(long)]
+        no_llm: bool,
     },
 }
 
@@ -405,7 +432,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prompts { what } => ledger::prompts(&engine, what, json)?,
         Command::Conversations { what } => ledger::conversations(&engine, what, json)?,
         Command::Feedback(args) => learning::feedback(&engine, args, json).await?,
+        Command::Flag(args) => review::flag(&engine, args, json)?,
+        Command::Review { what } => review::review(&engine, what, json).await?,
         Command::Learn => learning::learn(&engine, json).await?,
+        Command::Policy { what } => governance::policy(&engine, what, json)?,
+        Command::LocalOnly { folder, off } => governance::local_only(&engine, folder, off, json)?,
         Command::History { limit } => learning::history(&engine, usize::from(limit), json)?,
         Command::Ranker { what } => learning::ranker(&engine, what, json)?,
         Command::Eval { what: EvalCommand::Golden { file } } => {
@@ -416,11 +447,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 learning::print_golden(&report);
             }
         }
-        Command::Eval { what: EvalCommand::Answers { dir, claims, limit, provider } } => {
+        Command::Eval { what: EvalCommand::Answers { dir, claims, limit, provider, no_llm } } => {
             let bar = corpus_bar();
             let on_event = |e: IndexEvent| corpus_progress(&bar, e);
             let claims = claims.unwrap_or_else(|| dir.join("claims_dev.jsonl"));
-            let llm = provider.map(LlmChoice::Provider).unwrap_or(LlmChoice::Auto);
+            let llm = match (no_llm, provider) {
+                (true, _) => LlmChoice::None,
+                (false, Some(p)) => LlmChoice::Provider(p),
+                (false, None) => LlmChoice::Auto,
+            };
             let done = std::sync::atomic::AtomicUsize::new(0);
             let on_claim = |c: &cairn_engine::ClaimResult| {
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -459,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 learning::print_learning(&report);
             }
         }
-        Command::Ask { question, no_llm, model, provider, sources, max_tokens, conversation, no_cache } => {
+        Command::Ask { question, no_llm, model, provider, sources, max_tokens, conversation, no_cache, yes } => {
             let llm = if no_llm {
                 LlmChoice::None
             } else if let Some(path) = model {
@@ -486,6 +521,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 conversation,
                 use_cache: !no_cache,
                 cancel: Some(cancel),
+                confirmed: yes,
             };
             let streamed = Mutex::new(false);
             let on_token = |t: &str| {
@@ -512,11 +548,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 on_token(t);
             };
-            let answer = engine.ask(&question, &opts, &on_token_with_spinner).await;
+            let mut answer = engine.ask(&question, &opts, &on_token_with_spinner).await;
             if let Ok(mut s) = first.lock()
                 && let Some(sp) = s.take()
             {
                 sp.finish_and_clear();
+            }
+            // The policy wants a confirmation: ask for it at a terminal, then try once more.
+            if let Err(EngineError::ConfirmationRequired(msg)) = &answer
+                && !json
+                && std::io::IsTerminal::is_terminal(&std::io::stdin())
+            {
+                eprint!("{}\nsend it? [y/N] ", msg.trim_end_matches(": run again with --yes"));
+                let mut reply = String::new();
+                let _ = std::io::stdin().read_line(&mut reply);
+                if matches!(reply.trim(), "y" | "Y" | "yes") {
+                    let opts = AskOptions { confirmed: true, ..opts.clone() };
+                    answer = engine.ask(&question, &opts, &on_token).await;
+                }
             }
             let answer = answer?;
             if json {

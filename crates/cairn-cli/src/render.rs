@@ -73,7 +73,10 @@ pub fn status(s: &Status) {
     println!();
     println!("{:>7} {:>7} {:>7} {:>7} {:>8}  folder", "indexed", "pending", "failed", "skipped", "passages");
     for f in &s.folders {
-        let mark = if f.readable { "" } else { "  (unreadable now)" };
+        let mut mark = if f.readable { String::new() } else { "  (unreadable now)".to_owned() };
+        if let Some(why) = &f.local_only {
+            mark.push_str(&format!("  [local-only: {why}]"));
+        }
         println!(
             "{:>7} {:>7} {:>7} {:>7} {:>8}  {}{mark}",
             f.indexed,
@@ -144,6 +147,11 @@ pub fn answer(a: &Answer, streamed: bool) {
             println!("No generated answer ({reason}). The best passages:");
             println!();
         }
+        AnswerMode::Abstained { reason } => {
+            println!("{}", clean(&a.text));
+            println!("why: {}", clean(reason));
+            println!();
+        }
     }
     if a.cancelled {
         println!("note: stopped at your request; the answer above is unfinished.");
@@ -199,10 +207,31 @@ pub fn answer(a: &Answer, streamed: bool) {
             println!("     {}", one_line(&c.snippet, 160));
         }
     }
+    if let (Some(c), AnswerMode::Generated { .. }) = (&a.confidence, &a.mode) {
+        confidence(c, a);
+    }
     if let (Some(event), false) = (a.event_id, a.sources.is_empty() && a.considered.is_empty()) {
         println!(
-            "— feedback: `cairn feedback {event} up|down`, or `cairn feedback {event} useful|not-useful N` for source [N]"
+            "— feedback: `cairn feedback {event} up|down`, or `cairn feedback {event} useful|not-useful N` for source [N]; `cairn flag {event}` to have it reviewed"
         );
+    }
+}
+
+/// The confidence line under a generated answer; a low one says why and where it went.
+fn confidence(c: &cairn_engine::Confidence, a: &Answer) {
+    let support = match c.support {
+        Some(s) => format!(", support {s:.2}"),
+        None => String::new(),
+    };
+    println!("confidence {:.2} (retrieval {:.2}{support})", c.score, c.retrieval);
+    if a.needs_review {
+        match a.review_id {
+            Some(id) => println!("note: low confidence: check this answer; it is in the review queue as review {id}"),
+            None => println!("note: low confidence: check this answer"),
+        }
+        for why in c.reasons.iter().skip(1) {
+            println!("  {}", clean(why));
+        }
     }
 }
 

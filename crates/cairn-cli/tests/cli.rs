@@ -114,3 +114,43 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("scripts/setup.sh") && !err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn an_answer_is_flagged_listed_and_resolved_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    cairn_e2e::mixed_folder(&docs).unwrap();
+    let data = tmp.path().join("data");
+    stdout_json(&cairn(&data, &["--json", "add", docs.to_str().unwrap()]));
+    stdout_json(&cairn(&data, &["--json", "index"]));
+
+    let empty = cairn(&data, &["review", "list"]);
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("no answers wait for review"));
+
+    // A question the folder cannot answer: Cairn abstains and says why, with the closest passages.
+    let human = cairn(&data, &["ask", "--no-llm", "Which composer wrote the Moonlight Sonata?"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("Not enough evidence in your files") && text.contains("why: confidence"), "{text}");
+
+    let answer = stdout_json(&cairn(&data, &["--json", "ask", "--no-llm", "What was the Heron revenue?"]));
+    let event = answer["event_id"].as_i64().unwrap().to_string();
+    let flagged = cairn(&data, &["flag", &event, "--note", "which quarter?"]);
+    let text = String::from_utf8_lossy(&flagged.stdout);
+    assert!(flagged.status.success() && text.contains("review 1"), "{text}");
+    let list = cairn(&data, &["review", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("review 1  open  flagged by user") && text.contains("note: which quarter?"), "{text}");
+    assert!(text.contains("What was the Heron revenue?") && text.contains("report.pdf"), "{text}");
+
+    let resolved = cairn(&data, &["review", "resolve", "1", "wrong", "--note", "not an answer"]);
+    let text = String::from_utf8_lossy(&resolved.stdout);
+    assert!(text.contains("review 1 marked wrong") && text.contains("thumbs down"), "{text}");
+    let all = stdout_json(&cairn(&data, &["--json", "review", "list", "--all"]));
+    assert_eq!((all[0]["status"].as_str(), all[0]["reviewer_note"].as_str()), (Some("wrong"), Some("not an answer")));
+    let open = cairn(&data, &["review", "list"]);
+    assert!(String::from_utf8_lossy(&open.stdout).contains("no answers wait for review"));
+
+    let missing = cairn(&data, &["review", "resolve", "9", "right"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("there is no review 9"));
+}

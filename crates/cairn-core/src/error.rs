@@ -46,4 +46,7 @@ pub enum ErrorCode {
     /// An administrator's policy forbids this.
     #[error("denied by policy")]
     PolicyDenied,
+    /// The administrator's policy asks the user to confirm this first.
+    #[error("confirmation required")]
+    ConfirmationRequired,
 }

@@ -261,7 +261,7 @@ mod tests {
             kind: CallKind::Chat,
             provider: provider.into(),
             model: "m".into(),
-            prompt: Some("answer.v1".into()),
+            prompt: Some("answer.v2".into()),
             prompt_hash: Some("abc".into()),
             input_tokens: 100,
             cached_tokens: 10,

@@ -8,11 +8,13 @@ mod cache;
 mod conversations;
 mod learning;
 mod ledger;
+mod review;
 
 pub use cache::CachedAnswer;
 pub use conversations::{ConversationRow, TurnRow};
 pub use learning::{ActivationRow, EvalRunRow, FeedbackRow, RankEventRow, RankerRow, Signal};
 pub use ledger::{CallKind, CallRecord, CallRow, Outcome};
+pub use review::{NewReview, ReviewRow};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -60,6 +62,8 @@ impl FileStatus {
 pub struct FolderRow {
     pub id: i64,
     pub path: String,
+    /// Labelled local-only by the user: its passages never reach a remote provider.
+    pub local_only: bool,
 }
 
 /// The recorded state of one file.
@@ -230,6 +234,29 @@ const MIGRATIONS: &[&str] = &[
         prompt_version TEXT,
         metrics TEXT NOT NULL
      );",
+    // The user's privacy label: a local-only folder's text never goes to a remote provider.
+    "ALTER TABLE folders ADD COLUMN local_only INTEGER NOT NULL DEFAULT 0;",
+    // The review queue: answers flagged (automatically for low confidence, or by the user) and
+    // the reviewer's verdict, which is also given to learning as feedback.
+    "CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        event_id INTEGER REFERENCES rank_events(id) ON DELETE SET NULL,
+        question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        confidence REAL,
+        reasons TEXT NOT NULL DEFAULT '[]',
+        flagged_by TEXT NOT NULL,
+        note TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        reviewer_note TEXT,
+        resolved_ms INTEGER
+     );
+     CREATE INDEX reviews_status ON reviews(status, id);
+     CREATE INDEX reviews_event ON reviews(event_id);",
 ];
 
 /// One connection; SQLite serialises writers, WAL lets readers go on meanwhile.
@@ -278,8 +305,11 @@ impl Db {
             "INSERT INTO folders (path, added_at) VALUES (?1, ?2) ON CONFLICT(path) DO NOTHING",
             params![path, now()],
         )?;
-        let id = self.conn.query_row("SELECT id FROM folders WHERE path = ?1", [path], |r| r.get(0))?;
-        Ok(FolderRow { id, path: path.to_owned() })
+        let (id, local_only) =
+            self.conn.query_row("SELECT id, local_only FROM folders WHERE path = ?1", [path], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? != 0))
+            })?;
+        Ok(FolderRow { id, path: path.to_owned(), local_only })
     }
 
     /// Unregisters a folder and forgets its files' state; returns the files it had.
@@ -296,9 +326,19 @@ impl Db {
     }
 
     pub fn folders(&self) -> Result<Vec<FolderRow>, DbError> {
-        let mut st = self.conn.prepare("SELECT id, path FROM folders ORDER BY path")?;
-        let rows = st.query_map([], |r| Ok(FolderRow { id: r.get(0)?, path: r.get(1)? }))?;
+        let mut st = self.conn.prepare("SELECT id, path, local_only FROM folders ORDER BY path")?;
+        let rows = st.query_map([], |r| {
+            Ok(FolderRow { id: r.get(0)?, path: r.get(1)?, local_only: r.get::<_, i64>(2)? != 0 })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Labels a registered folder local-only (or not); false when no such folder is registered.
+    pub fn set_local_only(&self, path: &str, local_only: bool) -> Result<bool, DbError> {
+        let n = self
+            .conn
+            .execute("UPDATE folders SET local_only = ?1 WHERE path = ?2", params![local_only as i64, path])?;
+        Ok(n > 0)
     }
 
     fn read_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {

@@ -8,7 +8,7 @@
 //! calls included, since a cancelled stream still costs what it generated.
 
 use crate::providers::{Billing, Provider};
-use crate::settings::{LOCAL, Settings};
+use crate::settings::{LOCAL, LocalOnlySources, Settings};
 use crate::{Engine, EngineError};
 use cairn_core::{Citation, Hit};
 use cairn_db::{CallKind, CallRecord, Outcome, TurnRow};
@@ -54,6 +54,9 @@ pub struct AskOptions {
     pub use_cache: bool,
     /// Set to stop generating: the answer so far is kept and marked cancelled.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// The user has confirmed sending this question to a remote provider, for policies that
+    /// ask for confirmation (`[confirm] remote_chat`).
+    pub confirmed: bool,
 }
 
 impl Default for AskOptions {
@@ -65,6 +68,7 @@ impl Default for AskOptions {
             conversation: None,
             use_cache: true,
             cancel: None,
+            confirmed: false,
         }
     }
 }
@@ -76,6 +80,10 @@ pub enum AnswerMode {
     Generated { provider: String, model: String },
     /// No model answered; `text` lists the best passages. `reason` says why.
     Passages { reason: String },
+    /// Retrieval found too little evidence (confidence below `[answer] min_confidence`), so no
+    /// model was asked: `text` says so and `sources` lists the best passages. `reason` gives
+    /// the confidence, the threshold and what lowered it.
+    Abstained { reason: String },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -123,6 +131,15 @@ pub struct Answer {
     /// Things the user should know: budget warnings, a fallback taken, sources left out.
     pub warnings: Vec<String>,
     pub latency_ms: u64,
+    /// How far the answer can be trusted and why (retrieval, then support by its sources).
+    #[serde(default)]
+    pub confidence: Option<crate::Confidence>,
+    /// The confidence of a generated answer fell below `[answer] min_confidence`: the text is
+    /// kept, marked, and queued for review (`review_id`).
+    #[serde(default)]
+    pub needs_review: bool,
+    #[serde(default)]
+    pub review_id: Option<i64>,
 }
 
 fn citation(number: u32, hit: &Hit) -> Citation {
@@ -136,6 +153,19 @@ fn citation(number: u32, hit: &Hit) -> Citation {
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The answer given instead of one the evidence cannot carry: what was found is listed, and
+/// the reason names the confidence, the threshold and what lowered it.
+fn abstention(mut a: Answer, confidence: crate::Confidence, threshold: f32, hits: &[Hit]) -> Answer {
+    a.sources = hits.iter().enumerate().map(|(i, h)| citation(i as u32 + 1, h)).collect();
+    a.text = format!("{} The closest passages are listed below.", crate::confidence::ABSTAIN_TEXT);
+    let why = confidence.reasons.join("; ");
+    a.mode = AnswerMode::Abstained {
+        reason: format!("confidence {:.2} is below the threshold {threshold:.2}: {why}", confidence.retrieval),
+    };
+    a.confidence = Some(confidence);
+    a
 }
 
 /// Finds `[n]`, `[n, m]` and `[n][m]` citation markers; returns (valid, invalid) numbers and
@@ -336,7 +366,7 @@ fn fit<'h>(
     let mut left_out = 0;
     for h in hits {
         let n = given.len() + 1;
-        let block = format!("[{n}] {} ({})\n{}", file_name(&h.path), h.anchor.label(), h.text.trim());
+        let block = crate::containment::fence_hit(n, h);
         let cost = model.count_tokens(&block) + 2;
         if cost > budget {
             left_out += 1;
@@ -373,12 +403,16 @@ fn fit<'h>(
 
 impl Engine {
     /// The settings file's current contents.
+    /// The settings as they apply: the file's contents with the administrator's policy over them
+    /// (locked values set, budget caps the stricter of the two).
     pub fn settings(&self) -> Result<Settings, EngineError> {
-        Settings::load(&self.config.data_dir)
+        crate::governance::apply_policy(&self.policy, Settings::load(&self.config.data_dir)?)
     }
 
-    /// Validates and saves new settings.
+    /// Validates and saves new settings; a change to a setting the policy locks is refused.
     pub fn save_settings(&self, s: &Settings) -> Result<(), EngineError> {
+        let before = Settings::load(&self.config.data_dir)?;
+        self.check_settings_change(&before, s)?;
         s.save(&self.config.data_dir)
     }
 
@@ -472,6 +506,9 @@ impl Engine {
             interrupted: None,
             warnings: ranked.warning.into_iter().collect(),
             latency_ms: 0,
+            confidence: None,
+            needs_review: false,
+            review_id: None,
         };
         let folders = self.folders_of(&hits.iter().map(|h| h.path.as_str()).collect::<Vec<_>>())?;
         self.db()?.set_question_folders(question_id, &folders)?;
@@ -491,6 +528,16 @@ impl Engine {
             let a = passages(answer, "nothing in the index matches the question".into(), &hits);
             return self.finish_turn(a, started);
         }
+        // Too little evidence: abstain before any model is called (nothing to pay for, nothing
+        // for a model to make up an answer from). Not on a follow-up in a conversation: its
+        // answer may rest on the turns before, which retrieval does not see; the support check
+        // after generation still applies.
+        let confidence = crate::confidence::from_retrieval(&query, &hits);
+        if turns.is_empty() && confidence.retrieval < settings.answer.min_confidence {
+            let a = abstention(answer, confidence, settings.answer.min_confidence, &hits);
+            return self.finish_turn(a, started);
+        }
+        answer.confidence = Some(confidence);
 
         // The providers to try: the chosen one, then the budget fallback.
         let primary = match &opts.llm {
@@ -521,18 +568,77 @@ impl Engine {
             };
             let provider = match load {
                 Ok(p) => p,
-                // A model the user named must work; the default may fall back to passages.
-                Err(e) if matches!(opts.llm, LlmChoice::Auto) && attempt == 0 => {
+                // A model the user named must work; the default may fall back to passages. A
+                // refusal by the policy is always said as such.
+                Err(e)
+                    if matches!(opts.llm, LlmChoice::Auto)
+                        && attempt == 0
+                        && !matches!(e, EngineError::PolicyDenied(_)) =>
+                {
                     let a = passages(answer, format!("no language model could be loaded: {e}"), &hits);
                     return self.finish_turn(a, started);
                 }
                 Err(e) => return Err(e),
             };
+            // The privacy gate: passages from local-only folders never reach a remote provider.
+            let mut provider = provider;
+            let gated: Vec<Hit>;
+            let mut sources: &[Hit] = &hits;
+            if provider.remote {
+                let private = self.private_sources(&hits)?;
+                if let Some(first) = private.first() {
+                    let n = private.len();
+                    match settings.privacy.local_only_sources {
+                        LocalOnlySources::Local => {
+                            let local = {
+                                let (settings, local_model) = (&settings, local_model.clone());
+                                tokio::task::block_in_place(|| self.provider(settings, LOCAL, local_model))
+                            };
+                            provider = local.map_err(|e| {
+                                EngineError::PolicyDenied(format!(
+                                    "{n} of the sources are local-only ({}), so this question cannot go to `{}`, and the local model could not answer instead: {e}",
+                                    first.reason, provider.name
+                                ))
+                            })?;
+                            answer.warnings.push(format!(
+                                "{n} of the {} sources are local-only ({}): answered with the local model instead of `{name}`",
+                                hits.len(),
+                                first.reason
+                            ));
+                        }
+                        LocalOnlySources::Omit => {
+                            gated = hits
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, _)| !private.iter().any(|p| p.index == *i))
+                                .map(|(_, h)| h.clone())
+                                .collect();
+                            answer.warnings.push(format!(
+                                "{n} of the {} sources are local-only ({}) and were not sent to `{name}`",
+                                hits.len(),
+                                first.reason
+                            ));
+                            if gated.is_empty() {
+                                let a = passages(
+                                    answer,
+                                    format!(
+                                        "every source is local-only ({}) and `{name}` is a remote provider",
+                                        first.reason
+                                    ),
+                                    &hits,
+                                );
+                                return self.finish_turn(a, started);
+                            }
+                            sources = &gated;
+                        }
+                    }
+                }
+            }
             let fitted = fit(
                 &provider,
                 &prompt,
                 question,
-                &hits,
+                sources,
                 &turns,
                 max_tokens,
                 settings.answer.temperature,
@@ -575,6 +681,11 @@ impl Engine {
                 hit.ranker_version = answer.ranker_version;
                 hit.warnings.extend(answer.warnings.clone());
                 return self.finish_turn(hit, started);
+            }
+
+            // The policy may want the user to confirm before anything leaves the machine.
+            if provider.remote {
+                self.check_remote_confirmed(&provider.name, opts.confirmed)?;
             }
 
             // The budget, before anything is sent.
@@ -717,7 +828,7 @@ impl Engine {
                 answer.completion_tokens = usage.output as u32;
                 answer.tokens_estimated = true;
                 answer.cost = row.cost_nanos.map(Money);
-                return self.conclude(answer, &provider, &partial, started);
+                return self.conclude(answer, &provider, &partial, &fitted.given, started);
             }
         };
         let usage = Usage {
@@ -748,7 +859,7 @@ impl Engine {
         answer.warnings.extend(completion.warnings.iter().cloned());
         let cache = (caching && !answer.cancelled).then_some(cache_key);
         let cost = row.cost_nanos;
-        let answer = self.conclude(answer, &provider, &completion.text, started)?;
+        let answer = self.conclude(answer, &provider, &completion.text, &fitted.given, started)?;
         if let Some(key) = cache {
             self.store_cached(key, &answer, cost, &row)?;
         }
@@ -761,13 +872,23 @@ impl Engine {
         mut answer: Answer,
         provider: &Provider,
         text: &str,
+        given: &[&Hit],
         started: Instant,
     ) -> Result<Answer, EngineError> {
-        let (text, cited, invalid) = cited_sources(text, &answer.considered);
+        // Nothing in an answer may load by itself in a front end (a planted instruction could
+        // ask for an image whose URL carries data out).
+        let (text, removed) = crate::containment::neutralize(text);
+        if !removed.is_empty() {
+            answer
+                .warnings
+                .push(format!("removed from the answer so nothing loads from outside: {}", removed.join(", ")));
+        }
+        let (text, cited, invalid) = cited_sources(&text, &answer.considered);
         answer.text = text;
         answer.sources = cited;
         answer.invalid_citations = invalid;
         answer.mode = AnswerMode::Generated { provider: provider.name.clone(), model: provider.model_name.clone() };
+        self.assess_support(&mut answer, given)?;
         self.finish_turn(answer, started)
     }
 

@@ -33,6 +33,12 @@ pub enum EngineError {
         "another cairn process (`cairn index` or `cairn watch`) is writing to the index in {0}; try again when it has finished (a running watcher already picks up every change)"
     )]
     Busy(String),
+    /// The administrator's policy forbids it; the message names the rule and the policy file.
+    #[error("{0}")]
+    PolicyDenied(String),
+    /// The policy wants the user to confirm this action first (`--yes`, or a dialog).
+    #[error("{0}")]
+    ConfirmationRequired(String),
 }
 
 impl EngineError {
@@ -57,6 +63,8 @@ impl EngineError {
             EngineError::Internal(_) => ErrorCode::Store,
             EngineError::Busy(_) => ErrorCode::Busy,
             EngineError::BudgetExceeded(_) => ErrorCode::BudgetExceeded,
+            EngineError::PolicyDenied(_) => ErrorCode::PolicyDenied,
+            EngineError::ConfirmationRequired(_) => ErrorCode::ConfirmationRequired,
         }
     }
 }

@@ -731,32 +731,60 @@ impl Engine {
 }
 
 /// Answer-level evaluation on SciFact-style claims: does the assistant cite the gold documents,
-/// and does it decline when the corpus holds no evidence (`NOT_ENOUGH_INFO`)?
+/// and does it hold back when the corpus holds no evidence (`NOT_ENOUGH_INFO`), by abstaining
+/// on low confidence before any model runs or by the model declining?
 #[derive(Clone, Debug, Serialize)]
 pub struct AnswerEvalReport {
     pub claims_file: String,
     pub claims: usize,
     /// The model that answered (`provider (model)`), or why none did.
     pub answered_by: String,
+    /// `[answer] min_confidence` during the run.
+    pub min_confidence: f32,
     /// Claims with evidence in the corpus (SUPPORT / CONTRADICT labels).
     pub with_evidence: usize,
     /// Of the documents those answers cite, the share that are gold (micro average).
     pub cited_gold_share: f64,
     /// Answers to claims with evidence that cite at least one gold document.
     pub citing_gold: usize,
-    /// Answers to claims with evidence that declined (an evidence claim wrongly declined), and
-    /// that cited nothing without declining (unverifiable).
+    /// Evidence claims Cairn abstained on (confidence below the threshold: wrongly held back),
+    /// that the model declined (also wrongly), and answered citing nothing (unverifiable).
+    pub evidence_abstained: usize,
     pub evidence_declined: usize,
     pub evidence_uncited: usize,
-    /// `NOT_ENOUGH_INFO` claims, and how many answers declined / answered with citations anyway.
+    /// Evidence claims answered but flagged for review (confidence below the threshold after
+    /// checking the answer against its sources).
+    pub evidence_flagged: usize,
+    /// `NOT_ENOUGH_INFO` claims, and how each was treated.
     pub nei_claims: usize,
+    /// Abstained on: retrieval confidence below the threshold, no model called (right).
+    pub nei_abstained: usize,
+    /// Declined by the model (right).
     pub nei_declined: usize,
     /// Answered with citations although the corpus holds no evidence (wrong).
     pub nei_answered: usize,
+    /// Of those, flagged for review by their confidence (wrong, but caught for a person).
+    pub nei_answered_flagged: usize,
     /// Answered without citing anything (neither declined nor checkable).
     pub nei_uncited: usize,
+    /// Not abstained on and no model ran (`--no-llm`): the passages would go to a model.
+    pub nei_passages: usize,
+    /// Abstention by retrieval confidence alone at other thresholds, from the same run.
+    pub sweep: Vec<AbstentionPoint>,
     pub seconds: f64,
     pub per_claim: Vec<ClaimResult>,
+}
+
+/// What abstaining below `threshold` (on retrieval confidence alone) does to each kind of claim.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AbstentionPoint {
+    pub threshold: f32,
+    /// Share of `NOT_ENOUGH_INFO` claims abstained on (the higher the better).
+    pub nei_abstained: f64,
+    /// Share of claims with evidence abstained on (lost answers: the lower the better).
+    pub evidence_abstained: f64,
+    /// The same among evidence claims whose gold document was among the sources found.
+    pub found_evidence_abstained: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -765,30 +793,53 @@ pub struct ClaimResult {
     pub label: String,
     pub gold: Vec<String>,
     pub cited: Vec<String>,
-    /// `declined`, `cited` or `uncited`.
+    /// True when a gold document was among the sources retrieval found for the claim.
+    pub gold_found: bool,
+    /// `abstained`, `declined`, `cited`, `uncited` or `passages` (no model ran).
     pub outcome: String,
+    /// Set when the answer's confidence put it in the review queue.
+    pub flagged: bool,
+    pub confidence: Option<crate::Confidence>,
     pub answer: String,
 }
 
-/// The answer prompt's fixed reply when the sources lack the answer.
-const DECLINE: &str = "the sources do not say";
-
-/// How an answer treated its claim: it declined (said the sources do not hold the answer, or
-/// no model answered), cited sources, or wrote an answer citing nothing.
+/// How an answer treated its claim: Cairn abstained (too little evidence to ask a model), the
+/// model declined (said the sources do not hold the answer), cited sources, or wrote an answer
+/// citing nothing; `passages` when no model ran and Cairn did not abstain.
 pub(crate) fn outcome(a: &crate::Answer) -> &'static str {
-    if matches!(a.mode, crate::AnswerMode::Passages { .. }) || a.text.to_lowercase().contains(DECLINE) {
-        "declined"
-    } else if a.sources.is_empty() {
-        "uncited"
-    } else {
-        "cited"
+    match a.mode {
+        crate::AnswerMode::Abstained { .. } => "abstained",
+        crate::AnswerMode::Passages { .. } => "passages",
+        crate::AnswerMode::Generated { .. } if crate::confidence::is_decline(&a.text) => "declined",
+        crate::AnswerMode::Generated { .. } if a.sources.is_empty() => "uncited",
+        crate::AnswerMode::Generated { .. } => "cited",
     }
+}
+
+/// Abstention shares at each threshold, from the claims' retrieval confidence.
+pub(crate) fn abstention_sweep(claims: &[ClaimResult], thresholds: &[f32]) -> Vec<AbstentionPoint> {
+    let retrieval = |c: &ClaimResult| c.confidence.as_ref().map(|c| c.retrieval).unwrap_or(0.0);
+    let share = |t: f32, pick: &dyn Fn(&ClaimResult) -> bool| {
+        let group: Vec<&ClaimResult> = claims.iter().filter(|c| pick(c)).collect();
+        let below = group.iter().filter(|c| retrieval(c) < t).count();
+        if group.is_empty() { 0.0 } else { below as f64 / group.len() as f64 }
+    };
+    thresholds
+        .iter()
+        .map(|&t| AbstentionPoint {
+            threshold: t,
+            nei_abstained: share(t, &|c| c.gold.is_empty()),
+            evidence_abstained: share(t, &|c| !c.gold.is_empty()),
+            found_evidence_abstained: share(t, &|c| !c.gold.is_empty() && c.gold_found),
+        })
+        .collect()
 }
 
 impl Engine {
     /// Asks each claim of `claims_file` (SciFact's `claims_dev.jsonl` layout: id, claim,
     /// cited_doc_ids, evidence, label) against the dataset's corpus in this data folder
-    /// (indexed first if needed) and scores the citations and the declines.
+    /// (indexed first if needed) and scores the citations, the abstentions and the declines.
+    /// With `LlmChoice::None` no model runs: only abstention by retrieval confidence is measured.
     pub async fn eval_answers(
         &self,
         dir: &Path,
@@ -808,23 +859,32 @@ impl Engine {
             return Err(EngineError::InvalidInput(format!("{} has no claims", claims_file.display())));
         }
         let started = Instant::now();
+        let min_confidence = self.effective_settings()?.answer.min_confidence;
         let mut report = AnswerEvalReport {
             claims_file: claims_file.display().to_string(),
             claims: claims.len(),
             answered_by: String::new(),
+            min_confidence,
             with_evidence: 0,
             cited_gold_share: 0.0,
             citing_gold: 0,
+            evidence_abstained: 0,
             evidence_declined: 0,
             evidence_uncited: 0,
+            evidence_flagged: 0,
             nei_claims: 0,
+            nei_abstained: 0,
             nei_declined: 0,
             nei_answered: 0,
+            nei_answered_flagged: 0,
             nei_uncited: 0,
+            nei_passages: 0,
+            sweep: Vec::new(),
             seconds: 0.0,
             per_claim: Vec::new(),
         };
         let (mut cited_total, mut cited_gold) = (0usize, 0usize);
+        let doc = |c: &cairn_core::Citation| c.path.strip_prefix(KEY_PREFIX).unwrap_or(&c.path).to_owned();
         for c in &claims {
             let claim = field(c, "claim");
             let label = field(c, "label");
@@ -839,30 +899,43 @@ impl Engine {
             let question = format!("Is this claim true? {claim}");
             let opts = crate::AskOptions { llm: llm.clone(), use_cache: false, ..Default::default() };
             let answer = self.ask(&question, &opts, &|_| {}).await?;
-            if report.answered_by.is_empty() {
-                report.answered_by = match &answer.mode {
-                    crate::AnswerMode::Generated { provider, model } => format!("{provider} ({model})"),
-                    crate::AnswerMode::Passages { reason } => format!("no model: {reason}"),
-                };
+            let generated = matches!(answer.mode, crate::AnswerMode::Generated { .. });
+            // The first model that answered; until one does, why none did.
+            let by = match &answer.mode {
+                crate::AnswerMode::Generated { provider, model } => Some(format!("{provider} ({model})")),
+                crate::AnswerMode::Passages { reason } => Some(format!("no model: {reason}")),
+                crate::AnswerMode::Abstained { .. } => None,
+            };
+            if let Some(by) = by
+                && (report.answered_by.is_empty() || generated && report.answered_by.starts_with("no model:"))
+            {
+                report.answered_by = by;
             }
-            let cited: Vec<String> = answer
-                .sources
-                .iter()
-                .map(|s| s.path.strip_prefix(KEY_PREFIX).unwrap_or(&s.path).to_owned())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
+            let cited: Vec<String> = if generated {
+                answer.sources.iter().map(doc).collect::<HashSet<_>>().into_iter().collect()
+            } else {
+                Vec::new()
+            };
+            let gold_found = answer.considered.iter().chain(&answer.sources).any(|s| gold.contains(&doc(s)));
             let outcome = outcome(&answer);
+            let flagged = generated && answer.needs_review;
             if gold.is_empty() {
                 report.nei_claims += 1;
                 match outcome {
+                    "abstained" => report.nei_abstained += 1,
                     "declined" => report.nei_declined += 1,
-                    "cited" => report.nei_answered += 1,
+                    "cited" => {
+                        report.nei_answered += 1;
+                        report.nei_answered_flagged += usize::from(flagged);
+                    }
+                    "passages" => report.nei_passages += 1,
                     _ => report.nei_uncited += 1,
                 }
             } else {
                 report.with_evidence += 1;
+                report.evidence_flagged += usize::from(flagged);
                 match outcome {
+                    "abstained" => report.evidence_abstained += 1,
                     "declined" => report.evidence_declined += 1,
                     "uncited" => report.evidence_uncited += 1,
                     _ => {}
@@ -879,13 +952,25 @@ impl Engine {
                 label,
                 gold,
                 cited,
+                gold_found,
                 outcome: outcome.to_owned(),
+                flagged,
+                confidence: answer.confidence.clone(),
                 answer: answer.text.chars().take(400).collect(),
             };
             on_claim(&result);
             report.per_claim.push(result);
         }
         report.cited_gold_share = if cited_total == 0 { 0.0 } else { cited_gold as f64 / cited_total as f64 };
+        let mut thresholds: Vec<f32> = (1..10).map(|i| i as f32 / 10.0).collect();
+        if !thresholds.iter().any(|t| (t - min_confidence).abs() < 1e-6) {
+            thresholds.push(min_confidence);
+            thresholds.sort_by(f32::total_cmp);
+        }
+        report.sweep = abstention_sweep(&report.per_claim, &thresholds);
+        if report.answered_by.is_empty() {
+            report.answered_by = "no model: Cairn abstained on every claim".into();
+        }
         report.seconds = started.elapsed().as_secs_f64();
         let (version, _) = self.active_ranker()?;
         let metrics = serde_json::json!({
@@ -893,6 +978,9 @@ impl Engine {
             "with_evidence": report.with_evidence, "nei_claims": report.nei_claims,
             "nei_declined": report.nei_declined, "nei_answered": report.nei_answered,
             "nei_uncited": report.nei_uncited, "answered_by": report.answered_by,
+            "min_confidence": min_confidence, "nei_abstained": report.nei_abstained,
+            "nei_answered_flagged": report.nei_answered_flagged, "evidence_abstained": report.evidence_abstained,
+            "evidence_flagged": report.evidence_flagged,
         });
         self.db()?.add_eval_run(
             &format!("answers:{}/{}", claims_file.display(), claims.len()),
@@ -907,6 +995,40 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claim(gold: &[&str], gold_found: bool, retrieval: f32) -> ClaimResult {
+        ClaimResult {
+            id: String::new(),
+            label: String::new(),
+            gold: gold.iter().map(|g| g.to_string()).collect(),
+            cited: Vec::new(),
+            gold_found,
+            outcome: String::new(),
+            flagged: false,
+            confidence: Some(crate::Confidence { retrieval, ..Default::default() }),
+            answer: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_abstention_sweep_counts_each_kind_of_claim_below_each_threshold() {
+        let claims = [
+            claim(&[], false, 0.1),
+            claim(&[], false, 0.35),
+            claim(&[], false, 0.8),
+            claim(&["d1"], true, 0.25),
+            claim(&["d2"], false, 0.15),
+            claim(&["d3"], true, 0.9),
+            claim(&["d4"], true, 0.6),
+        ];
+        let sweep = abstention_sweep(&claims, &[0.2, 0.5]);
+        assert_eq!(sweep[0].nei_abstained, 1.0 / 3.0);
+        assert_eq!(sweep[0].evidence_abstained, 0.25);
+        assert_eq!(sweep[0].found_evidence_abstained, 0.0, "the one lost at 0.2 had no gold document found");
+        assert_eq!(sweep[1].nei_abstained, 2.0 / 3.0);
+        assert_eq!(sweep[1].evidence_abstained, 0.5);
+        assert_eq!(sweep[1].found_evidence_abstained, 1.0 / 3.0);
+    }
 
     #[test]
     fn ndcg_and_recall_match_hand_computed_values() {

@@ -7,14 +7,18 @@
 
 mod answer;
 mod check;
+mod confidence;
 mod config;
+mod containment;
 mod costs;
 mod error;
 mod eval;
+mod governance;
 mod indexer;
 mod keys;
 mod learn;
 mod providers;
+mod review;
 mod settings;
 mod status;
 mod watch;
@@ -24,24 +28,29 @@ pub use cairn_db::FileStatus;
 pub use cairn_db::Signal;
 pub use cairn_db::{CallKind, CallRecord, CallRow, ConversationRow, Outcome, TurnRow};
 pub use cairn_ledger::{Money, Window as BudgetWindow};
+pub use cairn_policy::Policy;
 pub use cairn_prompts::{Prompt, Prompts};
 pub use cairn_rank::{FEATURE_NAMES, FeedbackMetrics};
 pub use check::Consistency;
+pub use confidence::{ABSTAIN_TEXT, Confidence, RetrievalSignals};
 pub use config::EngineConfig;
 pub use costs::{BudgetGauge, BudgetStatus, CostLine, CostQuery, CostReport, GroupBy};
 pub use error::EngineError;
 pub use eval::{
-    AnswerEvalReport, ClaimResult, Comparison, EvalReport, GoldenQuestion, GoldenReport, LearningPoint, LearningReport,
-    ModeScores,
+    AbstentionPoint, AnswerEvalReport, ClaimResult, Comparison, EvalReport, GoldenQuestion, GoldenReport,
+    LearningPoint, LearningReport, ModeScores,
 };
+pub use governance::{PolicyCheck, ProviderVerdict};
 pub use indexer::{IndexEvent, IndexReport, Scope};
 pub use keys::{KeyChange, KeyReport, KeySource, KeyStatus, KeyringInfo};
 pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics, SearchRecord};
 pub use providers::ProviderCheck;
 pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
+pub use review::{Resolution, Review, ReviewStatus, Verdict};
 pub use settings::{
-    AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LearningSettings, LocalSettings,
-    PriceSetting, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings, Settings,
+    AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LearningSettings, LocalOnlySources,
+    LocalSettings, PriceSetting, PrivacySettings, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings,
+    Settings,
 };
 pub use status::{FolderStatus, ProblemFile, Status};
 pub use watch::{WatchEvent, WatchOptions};
@@ -76,6 +85,8 @@ pub struct Engine {
     fusion: Fusion,
     /// Files deleted from disk whose chunks are still being removed: never returned by search.
     retiring: Mutex<std::collections::HashSet<String>>,
+    /// The administrator's policy, read when the engine opens.
+    policy: cairn_policy::Policy,
 }
 
 /// How long old table versions are kept for readers in other processes before maintenance
@@ -96,7 +107,17 @@ impl Engine {
             known_embedders: Vec::new(),
             fusion: Fusion::default(),
             retiring: Mutex::new(Default::default()),
+            policy: cairn_policy::Policy::load(),
         })
+    }
+
+    /// Uses `policy` instead of the one at the system location (tests, `cairn policy check`).
+    pub fn with_policy(self, policy: cairn_policy::Policy) -> Engine {
+        Engine { policy, ..self }
+    }
+
+    pub fn policy(&self) -> &cairn_policy::Policy {
+        &self.policy
     }
 
     /// Uses `embedder` instead of loading the local model (tests, remote embedders).
@@ -128,6 +149,8 @@ impl Engine {
             .get_or_try_init(|| async {
                 let settings = self.settings()?;
                 if let Some(p) = settings.provider(&settings.embeddings.provider) {
+                    self.check_embedding_provider(p)?;
+                    self.check_remote_embedding(&p.name)?;
                     let cfg = self.remote_embed_config(p)?;
                     let e = tokio::task::spawn_blocking(move || cairn_embed::OpenAiEmbedder::connect(cfg))
                         .await
@@ -389,11 +412,7 @@ impl Engine {
     /// Unregisters a folder and removes its chunks from the index. The folder may be gone
     /// from disk; the path is matched however it is spelled (relative, trailing slash, `//`).
     pub async fn remove_folder(&self, path: &std::path::Path) -> Result<usize, EngineError> {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| {
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            absolute.components().collect()
-        });
-        let key = canonical.to_string_lossy().to_string();
+        let key = folder_key(path);
         let _lock = self.writer_lock()?;
         let files = self.db()?.remove_folder(&key)?;
         let Some(files) = files else {
@@ -449,6 +468,16 @@ impl Engine {
 }
 
 /// An error code as the ledger and `--json` output spell it (`rate_limited`).
+/// A registered folder's key however it is spelled (relative, trailing slash, `//`), even when
+/// it is gone from disk.
+pub(crate) fn folder_key(path: &std::path::Path) -> String {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        absolute.components().collect()
+    });
+    canonical.to_string_lossy().to_string()
+}
+
 pub(crate) fn code_str(code: cairn_core::ErrorCode) -> String {
     serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

@@ -110,6 +110,7 @@ pub(crate) fn env_provider() -> Option<ProviderSettings> {
         context_window: Some(cfg.context_window),
         timeout_secs: None,
         price: None,
+        remote: None,
     })
 }
 
@@ -166,6 +167,8 @@ impl Engine {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| self.config.models_dir.join(DEFAULT_GGUF))
             });
+            let file = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            self.check_local_chat(&file)?;
             let mut cfg = LlamaModelConfig::new(path.clone());
             cfg.context = settings.local.context.unwrap_or(4096);
             if let Some(t) = settings.local.threads {
@@ -191,6 +194,8 @@ impl Engine {
                     .join(", ")
             ))
         })?;
+        // The policy before anything else: a refused provider is never contacted.
+        self.check_chat_provider(p)?;
         let prices = self.price_table(settings)?;
         let ProviderKey { key, missing } = api_key(p)?;
         let mut http = HttpSettings::default();

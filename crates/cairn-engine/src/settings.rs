@@ -32,6 +32,8 @@ pub struct Settings {
     pub budget: BudgetSettings,
     #[serde(default)]
     pub learning: LearningSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<ProviderSettings>,
     /// Price overrides and additions, layered over Cairn's table.
@@ -93,6 +95,12 @@ pub struct AnswerSettings {
     /// Share of the context window earlier turns of a conversation may take.
     #[serde(default = "default_history_share")]
     pub history_share: f32,
+    /// Below this confidence (0 to 1) Cairn abstains before calling a model ("not enough
+    /// evidence", with the best sources), and flags a generated answer for review. 0 turns
+    /// both off. The default comes from the SciFact calibration (ARCHITECTURE.md, "Confidence
+    /// and review").
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f32,
 }
 
 impl Default for AnswerSettings {
@@ -104,6 +112,7 @@ impl Default for AnswerSettings {
             prompt_version: None,
             cache: true,
             history_share: default_history_share(),
+            min_confidence: default_min_confidence(),
         }
     }
 }
@@ -117,8 +126,33 @@ fn default_max_answer_tokens() -> u32 {
 fn default_history_share() -> f32 {
     0.25
 }
+/// The highest threshold that abstains on at most 10% of SciFact's train claims with evidence
+/// (`scripts/calibrate_confidence.py`).
+fn default_min_confidence() -> f32 {
+    0.43
+}
 fn yes() -> bool {
     true
+}
+
+/// What happens when a question's best sources include passages from local-only folders
+/// (labelled by the user with `cairn folder local-only`, or by the administrator's policy) and
+/// the chosen provider is remote. Their text is never sent either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalOnlySources {
+    /// Answer this question with the embedded local model, with every source.
+    #[default]
+    Local,
+    /// Keep the remote provider and leave those sources out, with a notice.
+    Omit,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    #[serde(default)]
+    pub local_only_sources: LocalOnlySources,
 }
 
 /// Learning the ranking from feedback.
@@ -243,6 +277,12 @@ pub struct ProviderSettings {
     /// This provider's prices, when Cairn's table does not know it (or knows it wrong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<ProviderPrice>,
+    /// Whether this provider's traffic leaves the machine. Unset: decided by the host (a
+    /// loopback server is local). Set `true` for a local proxy or gateway that forwards to a
+    /// cloud service (LiteLLM and the like): the privacy gate and the policy then treat it as
+    /// remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<bool>,
 }
 
 /// Dollars per million tokens.
@@ -287,8 +327,15 @@ impl ProviderSettings {
     /// Whether the server runs on this machine (loopback): such calls cost nothing and never
     /// leave the computer.
     pub fn is_local(&self) -> bool {
+        if let Some(remote) = self.remote {
+            return !remote;
+        }
         let host = self.host();
-        host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.")
+        // Only a real loopback address: `127.evil.example` is a name, not 127.0.0.0/8.
+        host == "localhost"
+            || host == "::1"
+            || host == "[::1]"
+            || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The vendor whose list prices apply: only the vendors' own endpoints have them.
@@ -438,6 +485,12 @@ impl Settings {
         if !(0.0..=0.9).contains(&self.answer.history_share) {
             return Err(format!("[answer] history_share must be 0 to 0.9, not {}", self.answer.history_share));
         }
+        if !(0.0..=1.0).contains(&self.answer.min_confidence) {
+            return Err(format!(
+                "[answer] min_confidence must be 0 (never abstain) to 1, not {}",
+                self.answer.min_confidence
+            ));
+        }
         Ok(())
     }
 
@@ -502,6 +555,7 @@ mod tests {
             context_window: Some(8192),
             timeout_secs: None,
             price: None,
+            remote: None,
         });
         s.chat.provider = "ollama".into();
         s.budget.daily_usd = Some(1.5);
@@ -559,6 +613,7 @@ mod tests {
             context_window: None,
             timeout_secs: None,
             price: None,
+            remote: None,
         };
         assert_eq!(p("https://api.anthropic.com", ProviderKind::Anthropic).vendor(), Some("anthropic"));
         assert!(p("http://127.0.0.1:8080/v1", ProviderKind::Openai).is_local());

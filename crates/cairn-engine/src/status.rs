@@ -18,6 +18,8 @@ pub struct FolderStatus {
     pub ignore_files: Vec<String>,
     /// False when the folder cannot be read right now (unmounted drive, permissions).
     pub readable: bool,
+    /// Why its passages never go to a remote provider (the user's label or the policy), if so.
+    pub local_only: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -51,7 +53,8 @@ impl Engine {
         let db = self.db()?;
         let mut folders = Vec::new();
         let mut problems = Vec::new();
-        for f in db.folders()? {
+        let rows = db.folders()?;
+        for f in &rows {
             let files = db.files_in(f.id)?;
             let count = |s: FileStatus| files.iter().filter(|x| x.status == s).count();
             folders.push(FolderStatus {
@@ -64,6 +67,7 @@ impl Engine {
                 chunks: files.iter().map(|x| u64::from(x.chunks)).sum(),
                 readable: std::fs::read_dir(&f.path).is_ok(),
                 ignore_files: ignore_files(std::path::Path::new(&f.path)),
+                local_only: self.local_only_reason(&f.path, &rows),
             });
             for x in files {
                 if let Some(reason) = x.reason {

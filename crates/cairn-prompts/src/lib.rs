@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 
 /// The prompt files shipped with Cairn, compiled in so the binary and the desktop app carry
 /// them. A test checks this list against the files in `prompts/`.
-const BUILTIN: &[(&str, &str)] = &[("answer/v1.toml", include_str!("../../../prompts/answer/v1.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("answer/v1.toml", include_str!("../../../prompts/answer/v1.toml")),
+    ("answer/v2.toml", include_str!("../../../prompts/answer/v2.toml")),
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PromptError {
