@@ -19,9 +19,12 @@
 //! the system location, and for tests. It is used only when there is no system policy file:
 //! otherwise any user could escape the administrator's policy by setting a variable. A
 //! `$CAIRN_POLICY` naming a file that does not exist fails closed (below), since someone meant
-//! a policy to be there.
+//! a policy to be there; so does a file named to [`Policy::load_from`] (`cairn policy check
+//! FILE`) that is not there ("file not found").
 //!
-//! No file means no policy: nothing is restricted ([`Policy::none`]).
+//! No file at the system location (and no `$CAIRN_POLICY`) means no policy: nothing is
+//! restricted ([`Policy::none`]). A symbolic link there whose target is missing, or a missing
+//! file under a linked folder whose target is missing, is not "no file": it fails closed.
 //!
 //! # Failing closed
 //!
@@ -80,18 +83,35 @@
 //!   case (over-matching keeps a file home; under-matching on a case-insensitive disk would
 //!   send it away). A pattern that matches a folder covers everything inside it, so
 //!   `/srv/hr`, `/srv/hr/` and `/srv/hr/**` all cover `/srv/hr/pay/2025.xlsx` but not
-//!   `/srv/hr2/x`. A pattern is absolute, starts with `~/` (the home folder, from `$HOME`; any
-//!   folder when the home folder is unknown) or with `**/` (any folder).
+//!   `/srv/hr2/x`. A pattern is absolute, starts with `~/` (the home folder) or with `**/`
+//!   (any folder).
+//! - `~/` is the user's home folder as the system records it, never `$HOME`, which any user
+//!   can point elsewhere to walk around a pattern. On Unix it is the home field of the user's
+//!   line in `/etc/passwd` (the user being the owner of `/proc/self`); on Windows
+//!   `%USERPROFILE%`. Where it cannot be found that way (no `/proc`, as on macOS and most BSDs,
+//!   or a user known only to LDAP, SSSD or Directory Services), `~/X` means `X` in *any*
+//!   folder, as if written `**/X`: that covers the home folder wherever it is, at the cost of
+//!   keeping other folders named `X` local too. Matching only `$HOME/X`, or `/home/*/X` and
+//!   `/Users/*/X`, would miss homes elsewhere and could be walked around.
+//! - Patterns are matched against paths both as written and with symbolic links resolved. When
+//!   the policy is read, the literal leading folders of each absolute (or `~/`) pattern, up to
+//!   the first `*` or `?`, are resolved ([`std::fs::canonicalize`], from the deepest one that
+//!   exists); when that leads elsewhere the pattern also matches there. With `/tmp/hrlink`
+//!   linking to `/data/hr`, `/tmp/hrlink/**` covers `/data/hr/pay.xlsx` too. Links below the
+//!   first wildcard, and links created after the policy is read, are not followed this way;
+//!   the engine also tests each file's own resolved path.
 //!
 //! Locked keys may be written quoted (`"chat.provider" = "local"`) or as tables
 //! (`[locked.chat]` `provider = "local"`); a table value is locked key by key. Values inside
 //! arrays of tables (one provider of `[[providers]]`) cannot be locked one by one.
 
 mod file;
+mod folders;
 mod glob;
 mod locked;
 
 use file::Rules;
+use folders::FolderPattern;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -111,6 +131,8 @@ pub struct Policy {
     broken: Option<String>,
     rules: Rules,
     home: Option<PathBuf>,
+    /// `rules.local_only`, one for one, ready to match.
+    folders: Vec<FolderPattern>,
 }
 
 /// A model endpoint the engine is about to use: the provider's name and kind from the user's
@@ -202,7 +224,14 @@ enum Use {
 impl Policy {
     /// No policy: nothing is restricted.
     pub fn none() -> Policy {
-        Policy { path: None, source: "no policy".into(), broken: None, rules: Rules::default(), home: home_dir() }
+        Policy {
+            path: None,
+            source: "no policy".into(),
+            broken: None,
+            rules: Rules::default(),
+            home: folders::home_dir(),
+            folders: Vec::new(),
+        }
     }
 
     /// The system policy file for this operating system (the first of [`Policy::system_paths`]).
@@ -241,9 +270,18 @@ impl Policy {
 
     fn load_with(system: &[PathBuf], env: Option<OsString>) -> Policy {
         for path in system {
-            match std::fs::metadata(path) {
+            // Not following a link: a link whose target is missing is a policy someone meant
+            // to be there, so it fails closed rather than counting as no policy.
+            match std::fs::symlink_metadata(path) {
                 Ok(_) => return Self::load_from(path),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(link) = dangling_link(path) {
+                        return Self::failed(
+                            path,
+                            format!("cannot be read: {} is a symbolic link to something missing", link.display()),
+                        );
+                    }
+                }
                 Err(e) => return Self::failed(path, format!("cannot be read: {e}")),
             }
         }
@@ -259,12 +297,19 @@ impl Policy {
         }
     }
 
-    /// The policy in `path`; a missing file is no policy, an unreadable or malformed one fails
-    /// closed.
+    /// The policy in `path`. A file named explicitly must be there: a missing, unreadable or
+    /// malformed one fails closed (a missing one with "file not found", or "a symbolic link to
+    /// something missing"). Only the implicit system location may be absent ([`Policy::load`]).
     pub fn load_from(path: &Path) -> Policy {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text, path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Policy::none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match dangling_link(path) {
+                Some(link) => Self::failed(
+                    path,
+                    format!("cannot be read: {} is a symbolic link to something missing", link.display()),
+                ),
+                None => Self::failed(path, "file not found".into()),
+            },
             Err(e) => Self::failed(path, format!("cannot be read: {e}")),
         }
     }
@@ -273,13 +318,17 @@ impl Policy {
     /// gives a fail-closed policy.
     pub fn parse(text: &str, origin: &Path) -> Policy {
         match file::parse(text) {
-            Ok(rules) => Policy {
-                path: Some(origin.to_owned()),
-                source: origin.display().to_string(),
-                broken: None,
-                rules,
-                home: home_dir(),
-            },
+            Ok(rules) => {
+                let home = folders::home_dir();
+                Policy {
+                    path: Some(origin.to_owned()),
+                    source: origin.display().to_string(),
+                    broken: None,
+                    folders: compile(&rules.local_only, home.as_deref()),
+                    rules,
+                    home,
+                }
+            }
             Err(problem) => {
                 let at = problem.span.and_then(|s| text.get(..s.start)).map(|before| {
                     let line = before.matches('\n').count() + 1;
@@ -297,15 +346,24 @@ impl Policy {
             source: path.display().to_string(),
             broken: Some(format!("{}: {reason}", path.display())),
             rules: Rules::default(),
-            home: home_dir(),
+            home: folders::home_dir(),
+            folders: Vec::new(),
         }
     }
 
-    /// The same policy with `~/` in local-only patterns meaning `home` (`None`: any folder).
-    /// The home folder is taken from `$HOME` (`%USERPROFILE%` on Windows) otherwise.
+    /// The same policy with `~/` in local-only patterns meaning `home` (`None`: any folder), for
+    /// tests. Otherwise the home folder is the current user's in the system's user database
+    /// (`/etc/passwd`; `%USERPROFILE%` on Windows), never `$HOME`.
     pub fn with_home(mut self, home: Option<PathBuf>) -> Policy {
+        self.folders = compile(&self.rules.local_only, home.as_deref());
         self.home = home;
         self
+    }
+
+    /// The home folder `~/` in local-only patterns means; `None` when it is unknown and `~/X`
+    /// means `X` in any folder.
+    pub fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
     }
 
     /// The policy file's path, or `no policy`.
@@ -439,19 +497,9 @@ impl Policy {
         self.rules
             .local_only
             .iter()
-            .find(|p| glob::segments_match(&self.folder_pattern(p), &names, true))
-            .map(String::as_str)
-    }
-
-    fn folder_pattern(&self, pattern: &str) -> Vec<glob::Seg> {
-        let expanded = match pattern.strip_prefix('~') {
-            Some(rest) => match &self.home {
-                Some(home) => format!("{}/{rest}", home.to_string_lossy()),
-                None => format!("**/{rest}"),
-            },
-            None => pattern.to_owned(),
-        };
-        path_names(&expanded).into_iter().map(|n| if n == "**" { glob::Seg::Any } else { glob::Seg::Name(n) }).collect()
+            .zip(&self.folders)
+            .find(|(_, f)| f.forms.iter().any(|form| glob::segments_match(form, &names, true)))
+            .map(|(p, _)| p.as_str())
     }
 
     /// The hard caps from `[budget]`.
@@ -535,8 +583,14 @@ impl Policy {
                 );
             }
         }
-        for p in &r.local_only {
-            add("privacy.local_only", format!("files under {p} are never sent to a remote provider"));
+        for (p, f) in r.local_only.iter().zip(&self.folders) {
+            let text = match &f.resolved {
+                Some(real) => format!(
+                    "files under {p} (and under {real}, where its symbolic links lead) are never sent to a remote provider"
+                ),
+                None => format!("files under {p} are never sent to a remote provider"),
+            };
+            add("privacy.local_only", text);
         }
         for (key, value) in &r.locked {
             add(&format!("locked.{key}"), format!("the setting {key} is kept at {value}"));
@@ -589,25 +643,20 @@ fn is_loopback(host: &str) -> bool {
 /// A path's components for matching: lower-cased, `.` and `..` resolved lexically, the
 /// Windows verbatim prefix (`\\?\`, `\\?\UNC\`) dropped.
 fn path_names(path: &str) -> Vec<String> {
-    let seps: &[char] = if cfg!(windows) { &['/', '\\'] } else { &['/'] };
-    let mut names: Vec<String> = Vec::new();
-    for (i, part) in path.split(seps).filter(|p| !p.is_empty()).enumerate() {
-        match part {
-            "." => {}
-            ".." => {
-                names.pop();
-            }
-            "?" if cfg!(windows) && i == 0 => {}
-            p if cfg!(windows) && i == 1 && p.eq_ignore_ascii_case("unc") && names.is_empty() => {}
-            p => names.push(p.to_lowercase()),
-        }
-    }
-    names
+    folders::split_names(path).into_iter().map(|n| n.to_lowercase()).collect()
 }
 
-fn home_dir() -> Option<PathBuf> {
-    let var = if cfg!(windows) { std::env::var_os("USERPROFILE") } else { None };
-    var.or_else(|| std::env::var_os("HOME")).filter(|v| !v.is_empty()).map(PathBuf::from)
+fn compile(patterns: &[String], home: Option<&Path>) -> Vec<FolderPattern> {
+    patterns.iter().map(|p| FolderPattern::new(p, home)).collect()
+}
+
+/// The symbolic link on the way to `path` (itself or a folder above it) whose target is
+/// missing, if `path` is missing because of one.
+fn dangling_link(path: &Path) -> Option<PathBuf> {
+    path.ancestors().find_map(|a| {
+        let link = std::fs::symlink_metadata(a).ok()?.file_type().is_symlink();
+        (link && std::fs::metadata(a).is_err()).then(|| a.to_owned())
+    })
 }
 
 #[cfg(test)]

@@ -104,10 +104,6 @@ fn no_policy_restricts_nothing() {
     assert!(!p.requires_confirmation(Confirm::RemoteChat));
     assert_eq!(p.describe(), PolicySummary { source: "none".into(), broken: None, rules: Vec::new() });
 
-    let dir = tempfile::tempdir().unwrap();
-    let missing = Policy::load_from(&dir.path().join("policy.toml"));
-    assert!(missing.is_none());
-    assert_eq!(missing.source(), "no policy");
     // An empty file is a policy that says nothing.
     let empty = Policy::parse("", Path::new(ETC));
     assert_eq!((empty.broken(), empty.check_chat(&far)), (None, Ok(())));
@@ -332,8 +328,8 @@ local_only = ["/srv/hr/**", "**/confidential/**", "~/Private/**", "/data/legal",
     assert_eq!(lo("/mnt/nas/board/minutes.docx"), None);
     assert_eq!(lo("/home/ann/notes.md"), None);
 
-    // Without a known home folder, `~/Private` is any folder named Private: too much rather
-    // than too little stays home.
+    // Without a known home folder (not in the user database), `~/Private` is any folder named
+    // Private: too much rather than too little stays home.
     let homeless = p.clone().with_home(None);
     assert_eq!(homeless.local_only(Path::new("/Users/ann/Private/a.md")), Some("~/Private/**"));
     let home = Policy::parse("[privacy]\nlocal_only = [\"~\"]\n", Path::new(ETC)).with_home(Some("/home/ann".into()));
@@ -509,4 +505,174 @@ fn the_system_location_follows_the_operating_system() {
         assert_eq!(path, PathBuf::from("/etc/cairn/policy.toml"));
     }
     assert!(path.ends_with("policy.toml"));
+}
+
+#[test]
+fn a_policy_file_named_explicitly_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let p = Policy::load_from(&missing);
+    assert!(!p.is_none(), "`cairn policy check /missing.toml` is not \"no policy\"");
+    assert_eq!(p.path(), Some(missing.as_path()));
+    assert_eq!(p.broken(), Some(format!("{}: file not found", missing.display()).as_str()));
+    assert_eq!(p.check_chat(&openai("m", "api.openai.com")).unwrap_err().rule, MALFORMED);
+    assert_eq!(p.local_only(Path::new("/home/ann/notes.md")), Some("**"));
+    // Only the implicit system location may be missing.
+    assert!(Policy::load_with(std::slice::from_ref(&missing), None).is_none());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_at_the_system_location_fails_closed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let permissive = dir.path().join("user.toml");
+    std::fs::write(&permissive, "[providers]\nremote_chat = true\n").unwrap();
+
+    // The file itself is a link to nothing: not "no policy", and $CAIRN_POLICY cannot step in.
+    let system = dir.path().join("policy.toml");
+    symlink(dir.path().join("gone.toml"), &system).unwrap();
+    let p = Policy::load_with(std::slice::from_ref(&system), Some(permissive.clone().into()));
+    assert_eq!(p.path(), Some(system.as_path()));
+    let why = p.broken().unwrap();
+    assert!(why.contains("is a symbolic link to something missing"), "{why}");
+    assert_eq!(p.check_chat(&openai("m", "api.openai.com")).unwrap_err().rule, MALFORMED);
+    assert!(Policy::load_from(&system).broken().unwrap().contains("symbolic link to something missing"));
+
+    // A linked folder whose target is missing (/etc/cairn -> nowhere) is the same.
+    let folder = dir.path().join("etc-cairn");
+    symlink(dir.path().join("gone"), &folder).unwrap();
+    let system = folder.join("policy.toml");
+    let p = Policy::load_with(std::slice::from_ref(&system), Some(permissive.clone().into()));
+    let why = p.broken().unwrap();
+    assert!(why.contains(&format!("{} is a symbolic link to something missing", folder.display())), "{why}");
+
+    // A link loop cannot be read either.
+    let looped = dir.path().join("loop.toml");
+    symlink(&looped, &looped).unwrap();
+    let p = Policy::load_with(std::slice::from_ref(&looped), Some(permissive.clone().into()));
+    assert!(p.broken().is_some(), "a link loop fails closed");
+
+    // A link to a real policy is that policy.
+    let real = dir.path().join("real.toml");
+    std::fs::write(&real, "[providers]\nremote_chat = false\n").unwrap();
+    let linked = dir.path().join("linked.toml");
+    symlink(&real, &linked).unwrap();
+    let p = Policy::load_with(std::slice::from_ref(&linked), Some(permissive.into()));
+    assert_eq!((p.path(), p.broken()), (Some(linked.as_path()), None));
+    assert_eq!(p.check_chat(&openai("m", "api.openai.com")).unwrap_err().rule, "providers.remote_chat");
+}
+
+#[cfg(unix)]
+#[test]
+fn patterns_naming_symlinked_folders_match_where_the_links_lead() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    // The engine stores folders canonicalised; so does this test (the temp folder itself may
+    // be under a link, as /tmp is on macOS).
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    let d = dir.display();
+    std::fs::create_dir_all(dir.join("w1/hr/2025")).unwrap();
+    std::fs::create_dir_all(dir.join("w1/board/nas")).unwrap();
+    symlink("w1/hr", dir.join("hrlink")).unwrap();
+    symlink(dir.join("w1"), dir.join("w1link")).unwrap();
+    std::fs::create_dir(dir.join("plain")).unwrap();
+
+    let text = format!(
+        "[privacy]\nlocal_only = [\"{d}/hrlink/**\", \"{d}/w1link/later/**\", \"{d}/w1link/*/nas\", \"{d}/plain/**\"]\n"
+    );
+    let p = Policy::parse(&text, Path::new(ETC));
+    assert_eq!(p.broken(), None);
+    let lo = |path: PathBuf| p.local_only(&path).map(str::to_owned);
+    let hr = format!("{d}/hrlink/**");
+    // The folder as stored (canonical) and as written both match.
+    assert_eq!(lo(dir.join("w1/hr/2025/pay.xlsx")), Some(hr.clone()));
+    assert_eq!(lo(dir.join("w1/hr")), Some(hr.clone()));
+    assert_eq!(lo(dir.join("hrlink/pay.xlsx")), Some(hr.clone()));
+    assert_eq!(lo(dir.join("w1/hr2/pay.xlsx")), None, "component boundary still holds");
+    assert_eq!(lo(dir.join("w1/x.md")), None);
+    // A folder that does not exist yet under a linked parent is resolved through the parent.
+    assert_eq!(lo(dir.join("w1/later/a.md")), Some(format!("{d}/w1link/later/**")));
+    // Literal folders before a wildcard are resolved; the wildcard part is kept.
+    assert_eq!(lo(dir.join("w1/board/nas/a.pdf")), Some(format!("{d}/w1link/*/nas")));
+    assert_eq!(lo(dir.join("w1/board/x/a.pdf")), None);
+    // Each form is listed for the administrator.
+    let summary = p.describe();
+    let texts: Vec<&str> = summary.rules.iter().map(|r| r.text.as_str()).collect();
+    assert!(
+        texts.contains(
+            &format!("files under {hr} (and under {d}/w1/hr/**, where its symbolic links lead) are never sent to a remote provider")
+                .as_str()
+        ),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&format!("files under {d}/plain/** are never sent to a remote provider").as_str()));
+
+    // A home folder reached through a link: `~/` resolves too.
+    std::fs::create_dir_all(dir.join("homes/ann/Private")).unwrap();
+    symlink(dir.join("homes/ann"), dir.join("ann")).unwrap();
+    let p =
+        Policy::parse("[privacy]\nlocal_only = [\"~/Private/**\"]\n", Path::new(ETC)).with_home(Some(dir.join("ann")));
+    assert_eq!(p.local_only(&dir.join("homes/ann/Private/diary.md")), Some("~/Private/**"));
+    assert_eq!(p.local_only(&dir.join("ann/Private/diary.md")), Some("~/Private/**"));
+    assert_eq!(p.local_only(&dir.join("homes/ann/Public/a.md")), None);
+}
+
+#[test]
+fn the_root_as_a_pattern_covers_everything() {
+    let p = policy("[privacy]\nlocal_only = [\"/\"]\n");
+    assert_eq!(p.local_only(Path::new("/home/ann/notes.md")), Some("/"));
+    let home_is_root = policy("[privacy]\nlocal_only = [\"~\"]\n").with_home(Some("/".into()));
+    assert_eq!(home_is_root.local_only(Path::new("/srv/x")), Some("~"));
+}
+
+#[test]
+fn the_home_folder_is_read_from_the_user_database() {
+    let passwd = "# comment\n\nroot:x:0:0:root:/root:/bin/bash\n+nis::::::\nann:x:1000:1000:Ann,,,:/home/ann:/bin/sh\n\
+                  ann2:x:1000:1000::/srv/other:/bin/sh\nodd:x:1001:1001::relative:/bin/sh\nshort:x:1002\n";
+    assert_eq!(folders::passwd_home(passwd, 0), Some(PathBuf::from("/root")));
+    assert_eq!(folders::passwd_home(passwd, 1000), Some(PathBuf::from("/home/ann")), "first line wins");
+    assert_eq!(folders::passwd_home(passwd, 1001), None, "a relative home is no home");
+    assert_eq!(folders::passwd_home(passwd, 1002), None);
+    assert_eq!(folders::passwd_home(passwd, 4242), None);
+}
+
+/// The review's case: `HOME=/tmp/x cairn ask` must not move `~/Private/**`. The test runs
+/// itself again in a child process with `$HOME` pointing elsewhere (the environment cannot be
+/// changed safely inside a running test process).
+#[cfg(target_os = "linux")]
+#[test]
+fn home_variable_does_not_move_tilde_patterns() {
+    const CHILD: &str = "CAIRN_POLICY_TEST_FAKE_HOME";
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let uid = folders::current_uid().expect("/proc/self is there on Linux");
+    let expected = folders::passwd_home(&passwd, uid);
+    let p = Policy::parse("[privacy]\nlocal_only = [\"~/Private/**\"]\n", Path::new(ETC));
+    assert_eq!(p.home(), expected.as_deref());
+
+    if let Some(fake) = std::env::var_os(CHILD) {
+        let fake = PathBuf::from(fake);
+        assert_eq!(std::env::var_os("HOME"), Some(fake.clone().into_os_string()));
+        match &expected {
+            Some(home) => {
+                assert_ne!(home, &fake);
+                assert_eq!(p.local_only(&home.join("Private/diary.md")), Some("~/Private/**"));
+            }
+            // Not in /etc/passwd: `~/Private` is any folder named Private, wherever $HOME is.
+            None => assert_eq!(p.local_only(Path::new("/anywhere/Private/diary.md")), Some("~/Private/**")),
+        }
+        // Files in the fake home's Private are still covered when the home is unknown, and
+        // the fake home is never taken as the home.
+        assert_ne!(p.home(), Some(fake.as_path()));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::home_variable_does_not_move_tilde_patterns", "--nocapture", "--test-threads=1"])
+        .env("HOME", "/tmp/brk/fh")
+        .env(CHILD, "/tmp/brk/fh")
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "the child ran the test: {log}");
 }
