@@ -290,3 +290,67 @@ async fn a_document_that_gives_orders_changes_nothing_and_its_answer_loads_nothi
     assert_eq!(std::fs::read_to_string(tmp.path().join("data/settings.toml")).unwrap(), settings_before);
     assert_eq!(e.settings().unwrap().chat.provider, "cloud");
 }
+
+/// Ways around the gate and the policy found in review, each closed: a follow-up after a
+/// private answer, a symlink into the private folder from a public one, `--provider` past a
+/// locked provider, and an unpriced provider under the policy's hard cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ups_symlinks_locked_providers_and_unpriced_calls_find_no_way_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine_with(tmp.path(), Policy::none()).await;
+    let server = ProviderServer::start();
+    use_cloud(&e, &server, LocalOnlySources::Local);
+    e.set_local_only(&tmp.path().join("hr"), true).unwrap();
+
+    // A private answer (local model), then a follow-up whose sources are public: the earlier
+    // turn is not sent as history.
+    let first = e.ask(BONUS_QUESTION, &AskOptions::default(), &|_| {}).await.unwrap();
+    assert!(matches!(&first.mode, AnswerMode::Generated { provider, .. } if provider == "local"));
+    server.push(Reply::openai("It leaves at seven [1].", usage()));
+    let follow = AskOptions { conversation: first.conversation_id, max_sources: Some(1), ..AskOptions::default() };
+    let next =
+        e.ask("Separately, when does the ferry to the island leave in the morning?", &follow, &|_| {}).await.unwrap();
+    assert!(matches!(&next.mode, AnswerMode::Generated { provider, .. } if provider == "cloud"), "{:?}", next.mode);
+    let sent = traffic(&server);
+    assert!(!sent.contains("731,904") && !sent.contains(BONUS_QUESTION), "the private turn was sent: {sent}");
+    assert!(next.warnings.iter().any(|w| w.contains("earlier turn")), "{:?}", next.warnings);
+
+    // A symlink in a public folder pointing at the private file: still private.
+    std::os::unix::fs::symlink(tmp.path().join("hr/bonus.md"), tmp.path().join("notes/zz-bonus-link.md")).unwrap();
+    e.index(&quiet).await.unwrap();
+    use_cloud(&e, &server, LocalOnlySources::Omit);
+    server.push(Reply::openai("The sources do not say.", usage()));
+    e.ask(BONUS_QUESTION, &AskOptions::default(), &|_| {}).await.unwrap();
+    assert!(!traffic(&server).contains("731,904"), "the private text went out through a symlink");
+
+    // A locked provider cannot be sidestepped per question.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let e2 = engine_with(tmp2.path(), policy("[locked]\n\"chat.provider\" = \"local\"\n")).await;
+    let mut s = e2.settings().unwrap();
+    s.providers.push(cloud(&server));
+    e2.save_settings(&s).unwrap();
+    let before = server.requests().len();
+    let err = e2
+        .ask(
+            "When does the ferry leave?",
+            &AskOptions { llm: LlmChoice::Provider("cloud".into()), ..AskOptions::default() },
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("locked.chat.provider"), "{err}");
+    assert_eq!(server.requests().len(), before);
+
+    // Under the policy's hard cap, a provider with no known price is refused.
+    let tmp3 = tempfile::tempdir().unwrap();
+    let e3 = engine_with(tmp3.path(), policy("[budget]\ndaily_usd = 1.0\n")).await;
+    let mut unpriced = cloud(&server);
+    unpriced.price = None;
+    let mut s = e3.settings().unwrap();
+    s.providers.push(unpriced);
+    s.chat.provider = "cloud".into();
+    e3.save_settings(&s).unwrap();
+    let err = e3.ask("When does the ferry leave?", &AskOptions::default(), &|_| {}).await.unwrap_err();
+    assert!(matches!(err, EngineError::PolicyDenied(_)) && err.to_string().contains("no price is known"), "{err}");
+    assert_eq!(server.requests().len(), before);
+}

@@ -463,15 +463,26 @@ impl Engine {
 
         // The conversation so far: its turns are the history, and a short follow-up is
         // searched together with the question before it ("and the year before?").
-        let turns: Vec<(String, String)> = match opts.conversation {
+        // Each turn is marked private when its answer drew on local-only sources: such a turn
+        // is never sent as history to a remote provider.
+        let (turns, private_turns): (Vec<(String, String)>, Vec<bool>) = match opts.conversation {
             Some(id) => {
-                let db = self.db()?;
-                if db.conversation(id)?.is_none() {
-                    return Err(EngineError::InvalidInput(format!("there is no conversation {id}")));
-                }
-                db.turns(id)?.into_iter().map(|t| (t.question, t.answer)).collect()
+                let rows = {
+                    let db = self.db()?;
+                    if db.conversation(id)?.is_none() {
+                        return Err(EngineError::InvalidInput(format!("there is no conversation {id}")));
+                    }
+                    db.turns(id)?
+                };
+                let folders = self.db()?.folders()?;
+                rows.into_iter()
+                    .map(|t| {
+                        let private = self.turn_is_private(&t.answer_json, &folders);
+                        ((t.question, t.answer), private)
+                    })
+                    .unzip()
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let query = match turns.last() {
             Some((prev, _)) if question.split_whitespace().count() < 8 => format!("{prev} {question}"),
@@ -521,6 +532,8 @@ impl Engine {
                 .map(|c| format!("[{}] {} ({}): {}", c.number, file_name(&c.path), c.anchor.label(), c.snippet))
                 .collect::<Vec<_>>()
                 .join("\n");
+            // Document text shown as the answer: inert for any front end, like a model's answer.
+            a.text = crate::containment::neutralize(&a.text).0;
             a.mode = AnswerMode::Passages { reason };
             a
         };
@@ -549,6 +562,7 @@ impl Engine {
             LlmChoice::Provider(name) => name.clone(),
             LlmChoice::Local(_) => LOCAL.to_owned(),
         };
+        self.check_locked_provider(&primary)?;
         let local_model = match &opts.llm {
             LlmChoice::Local(p) => Some(p.clone()),
             _ => None,
@@ -634,12 +648,23 @@ impl Engine {
                     }
                 }
             }
+            let public_turns: Vec<(String, String)>;
+            let mut history: &[(String, String)] = &turns;
+            let private_count = private_turns.iter().filter(|p| **p).count();
+            if provider.remote && private_count > 0 {
+                public_turns = turns.iter().zip(&private_turns).filter(|(_, p)| !**p).map(|(t, _)| t.clone()).collect();
+                history = &public_turns;
+                answer.warnings.push(format!(
+                    "{private_count} earlier turn(s) of this conversation drew on local-only sources and were not sent to `{}`",
+                    provider.name
+                ));
+            }
             let fitted = fit(
                 &provider,
                 &prompt,
                 question,
                 sources,
-                &turns,
+                history,
                 max_tokens,
                 settings.answer.temperature,
                 settings.answer.history_share,
@@ -692,6 +717,8 @@ impl Engine {
             let estimate_usage = Usage { input: fitted.prompt_tokens as u64, cached: 0, output: u64::from(max_tokens) };
             let estimate = provider.billing.cost(&estimate_usage);
             if let Billing::Unpriced = provider.billing {
+                // A hard cap from the policy cannot be kept for calls of unknown price.
+                self.check_unpriced_under_policy_cap(&provider.name, &provider.model_name)?;
                 answer.warnings.push(format!(
                     "no price is known for {} at provider `{}`: this answer's tokens are recorded but not its dollars (add a price in settings.toml)",
                     provider.model_name, provider.name

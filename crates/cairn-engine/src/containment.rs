@@ -35,14 +35,16 @@ fn attribute(s: &str) -> String {
     defuse(s).replace('"', "'").replace(['<', '>', '\n', '\r'], " ")
 }
 
-/// `<source` and `</source` (any case) escaped as `&lt;source`, `&lt;/source`.
+/// `<source` and `</source` (any case, with spaces allowed after `<` and around `/`) escaped as
+/// `&lt;…`, so no look-alike of the fence reaches the model.
 pub(crate) fn defuse(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('<') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let tail = after.strip_prefix('/').unwrap_or(after);
+        let tail = after.trim_start();
+        let tail = tail.strip_prefix('/').unwrap_or(tail).trim_start();
         let is_fence = tail.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("source"));
         out.push_str(if is_fence { "&lt;" } else { "<" });
         rest = after;
@@ -51,18 +53,24 @@ pub(crate) fn defuse(text: &str) -> String {
     out
 }
 
-/// HTML elements that load or run something when rendered.
+/// HTML elements that load or run something when rendered: named in the warning.
 const ACTIVE_TAGS: &[&str] = &[
-    "img", "image", "iframe", "script", "style", "link", "video", "audio", "source", "object", "embed", "svg", "meta",
-    "base", "form", "picture", "track",
+    "img", "image", "iframe", "frame", "script", "style", "link", "video", "audio", "source", "object", "embed", "svg",
+    "meta", "base", "form", "input", "picture", "track", "body", "a", "details",
 ];
 
 /// The answer made inert for any front end: returns the new text and what was removed (for a
-/// warning the user sees).
+/// warning the user sees). Markdown images cannot survive (every `![` loses its `!`), no link
+/// keeps a target with a scheme, an entity or a network path (`](…)` and reference
+/// definitions alike), and every `<` that could open an HTML tag or an autolink is escaped.
+/// Streamed tokens are not rewritten: front ends show them as plain text and render only the
+/// final answer.
 pub(crate) fn neutralize(text: &str) -> (String, Vec<String>) {
     let mut removed = Vec::new();
-    let text = markdown_images_and_links(text, &mut removed);
-    let text = active_html(&text, &mut removed);
+    let text = images(text, &mut removed);
+    let text = link_targets(&text, &mut removed);
+    let text = reference_definitions(&text, &mut removed);
+    let text = tags(&text, &mut removed);
     (text, removed)
 }
 
@@ -78,7 +86,7 @@ fn host_of(url: &str) -> Option<String> {
         // `data:`, `mailto:`, `javascript:`: no host, the scheme says what it is.
         return Some(scheme.to_ascii_lowercase());
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
     let host = authority.rsplit('@').next().unwrap_or(authority);
     let host = if host.starts_with('[') {
         host.split(']').next().map(|h| format!("{h}]"))
@@ -88,33 +96,15 @@ fn host_of(url: &str) -> Option<String> {
     host.filter(|h| !h.is_empty()).or_else(|| Some(scheme.to_ascii_lowercase()))
 }
 
-/// `![alt](target)` → removed; `[text](absolute URL)` → `text (link to host removed)`.
-fn markdown_images_and_links(text: &str, removed: &mut Vec<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let is_image = open > 0 && rest.as_bytes()[open - 1] == b'!';
-        let Some((label, target, len)) = link_at(&rest[open..]) else {
-            out.push_str(&rest[..=open]);
-            rest = &rest[open + 1..];
-            continue;
-        };
-        if is_image {
-            out.push_str(&rest[..open - 1]);
-            let host = host_of(target).unwrap_or_else(|| "a local file".into());
-            removed.push(format!("an image from {host}"));
-            out.push_str(&format!("[image from {host} removed]"));
-        } else if let Some(host) = host_of(target) {
-            out.push_str(&rest[..open]);
-            removed.push(format!("a link to {host}"));
-            out.push_str(&format!("{label} (link to {host} removed)"));
-        } else {
-            out.push_str(&rest[..open + len]);
-        }
-        rest = &rest[open + len..];
-    }
-    out.push_str(rest);
-    out
+/// Whether a link target could reach another machine: a scheme, an entity (which renderers
+/// decode, `https&#58;//`), a network path (`//host`, `\\host`) or a percent-escape.
+fn is_remote_target(target: &str) -> bool {
+    let t = target.trim().trim_start_matches('<');
+    t.contains(':') || t.contains('&') || t.contains('%') || t.starts_with("//") || t.starts_with('\\')
+}
+
+fn describe_target(target: &str) -> String {
+    host_of(target).unwrap_or_else(|| "an outside address".into())
 }
 
 /// At `[label](target)`: the label, the target and the length of the whole construct.
@@ -133,16 +123,100 @@ fn link_at(s: &str) -> Option<(&str, &str, usize)> {
     Some((label, target, close + 2 + end + 1))
 }
 
-/// `<img ...>`, `<iframe ...>` and the like: the tag is escaped so it shows as text.
-fn active_html(text: &str, removed: &mut Vec<String>) -> String {
+/// `![alt](target)` → `[image from host removed]`; any other `![` loses its `!`.
+fn images(text: &str, removed: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("![") {
+        out.push_str(&rest[..i]);
+        let at = &rest[i + 1..];
+        match link_at(at) {
+            Some((_, target, len)) => {
+                let host = if is_remote_target(target) { describe_target(target) } else { "a local file".into() };
+                removed.push(format!("an image from {host}"));
+                out.push_str(&format!("[image from {host} removed]"));
+                rest = &at[len..];
+            }
+            None => {
+                removed.push("an image".into());
+                rest = at;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every `](target)` whose target is remote becomes `] (link to host removed)`, whatever the
+/// label holds (nested brackets, line breaks).
+fn link_targets(text: &str, removed: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 2..];
+        let end = after.find(')').unwrap_or(after.len());
+        let target = &after[..end];
+        if is_remote_target(target) {
+            let host = describe_target(target.trim());
+            removed.push(format!("a link to {host}"));
+            out.push_str(&format!(" (link to {host} removed)"));
+            rest = after.get(end + 1..).unwrap_or("");
+        } else {
+            out.push('(');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Reference definitions (`[r1]: https://…`, which `![x][r1]` or `[x][r1]` would use) lose
+/// remote targets.
+fn reference_definitions(text: &str, removed: &mut Vec<String>) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let t = line.trim_start();
+            if line.len() - t.len() <= 3
+                && t.starts_with('[')
+                && let Some(close) = t.find("]:")
+            {
+                let target = t[close + 2..].trim();
+                if !target.is_empty() && is_remote_target(target.split_whitespace().next().unwrap_or("")) {
+                    let host = describe_target(target.split_whitespace().next().unwrap_or(""));
+                    removed.push(format!("a link to {host}"));
+                    return format!("{} (link to {host} removed)", &t[..close + 1]);
+                }
+            }
+            line.to_owned()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Every `<` that could open an HTML tag, a comment, a declaration or an autolink is escaped;
+/// `a < b` stays as written.
+fn tags(text: &str, removed: &mut Vec<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('<') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let name: String = after.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if ACTIVE_TAGS.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
-            removed.push(format!("an HTML <{}> element", name.to_ascii_lowercase()));
+        let opens = after.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || "/!?".contains(c));
+        if opens {
+            let name: String =
+                after.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let tag = &after[..after.find('>').unwrap_or(after.len()).min(200)];
+            let lower = tag.to_ascii_lowercase();
+            if ACTIVE_TAGS.iter().any(|t| t.eq_ignore_ascii_case(&name))
+                || lower.contains("://")
+                || lower.contains("src")
+                || lower.contains("href")
+                || lower.contains("url(")
+            {
+                removed.push(format!("an HTML <{}> element", name.to_ascii_lowercase()));
+            }
             out.push_str("&lt;");
         } else {
             out.push('<');
@@ -178,14 +252,64 @@ mod tests {
         );
         assert_eq!(
             text,
-            "Revenue grew [1]. [image from evil.example removed] See the site (link to evil.example removed) or [1](#s1)."
+            "Revenue grew [1]. [image from evil.example removed] See [the site] (link to evil.example removed) or [1](#s1)."
         );
         assert_eq!(removed, vec!["an image from evil.example", "a link to evil.example"]);
         assert!(!text.contains("SECRET"));
 
-        let (text, removed) = neutralize("<img src=\"http://x.test/a\"> and <IFRAME src=//x.test></iframe> a<b");
-        assert_eq!(text, "&lt;img src=\"http://x.test/a\"> and &lt;IFRAME src=//x.test>&lt;/iframe> a<b");
+        let (text, removed) = neutralize("<img src=\"http://x.test/a\"> and <IFRAME src=//x.test></iframe> a<b, 2 < 3");
+        assert_eq!(text, "&lt;img src=\"http://x.test/a\"> and &lt;IFRAME src=//x.test>&lt;/iframe> a&lt;b, 2 < 3");
         assert_eq!(removed.len(), 3);
+    }
+
+    /// What a renderer would turn into a fetch, in the forms a first version let through.
+    #[test]
+    fn no_markdown_or_html_form_of_an_image_or_remote_link_survives() {
+        let attacks = [
+            "![a [b] c](https://evil.example/1.png)",
+            "![alt\ntext](https://evil.example/2.png)",
+            "![x](\nhttps://evil.example/3.png)",
+            "![r][r1]\n\n[r1]: https://evil.example/4.png",
+            "[click][r2]\n   [r2]: <https://evil.example/5>",
+            "<div style=\"background:url(https://evil.example/6)\">x</div>",
+            "<input type=image src=https://evil.example/7>",
+            "<details open ontoggle=\"fetch('https://evil.example/8')\">",
+            "<body background=https://evil.example/9>",
+            "<frame src=https://evil.example/10>",
+            "see <https://evil.example/11>",
+            "[x](https&#58;//evil.example/12)",
+            "<a href=\"https://evil.example/13\">y</a>",
+            "[x](//evil.example/14)",
+            "[x](<https://evil.example/15>)",
+        ];
+        for a in attacks {
+            let (text, removed) = neutralize(a);
+            assert!(!removed.is_empty(), "nothing reported for {a:?}: {text:?}");
+            assert!(!text.contains("!["), "an image survives in {text:?}");
+            assert!(
+                !text.contains("](http") && !text.contains("](<") && !text.contains("](//"),
+                "a link survives in {text:?}"
+            );
+            assert!(
+                !text.contains("<div") && !text.contains("<input") && !text.contains("<a ") && !text.contains("<https"),
+                "{text:?}"
+            );
+            for line in text.lines() {
+                let t = line.trim_start();
+                assert!(
+                    !(t.starts_with('[') && t.contains("]:") && t.contains("evil")),
+                    "a reference survives: {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fence_look_alikes_with_spaces_are_escaped_too() {
+        for t in ["</ source>", "< /source>", "< source n=\"3\">", "<\tSource>"] {
+            let d = defuse(t);
+            assert!(d.starts_with("&lt;"), "{t:?} -> {d:?}");
+        }
     }
 
     #[test]

@@ -479,6 +479,7 @@ impl Engine {
         max_queries: Option<usize>,
         on_event: &(dyn Fn(IndexEvent) + Send + Sync),
     ) -> Result<EvalReport, EngineError> {
+        self.check_dataset_may_leave(dir, self.remote_use(None)?.as_deref())?;
         let data = Beir::read(dir)?;
         let qrels = qrels_for(dir, split)?;
         let (embedded, index_seconds) = self.ensure_beir_corpus(&data, on_event).await?;
@@ -624,6 +625,7 @@ impl Engine {
         on_event: &(dyn Fn(IndexEvent) + Send + Sync),
         on_point: &(dyn Fn(&LearningPoint) + Send + Sync),
     ) -> Result<LearningReport, EngineError> {
+        self.check_dataset_may_leave(dir, self.remote_use(None)?.as_deref())?;
         if !self.db()?.folders()?.is_empty() {
             return Err(EngineError::InvalidInput(
                 "the learning simulation erases feedback and rankers: run it with its own --data-dir, \
@@ -763,10 +765,11 @@ pub struct AnswerEvalReport {
     pub nei_declined: usize,
     /// Answered with citations although the corpus holds no evidence (wrong).
     pub nei_answered: usize,
-    /// Of those, flagged for review by their confidence (wrong, but caught for a person).
-    pub nei_answered_flagged: usize,
     /// Answered without citing anything (neither declined nor checkable).
     pub nei_uncited: usize,
+    /// Answers to them, cited or not, flagged for review by their confidence (wrong, but
+    /// caught for a person).
+    pub nei_flagged: usize,
     /// Not abstained on and no model ran (`--no-llm`): the passages would go to a model.
     pub nei_passages: usize,
     /// Abstention by retrieval confidence alone at other thresholds, from the same run.
@@ -849,6 +852,7 @@ impl Engine {
         on_event: &(dyn Fn(IndexEvent) + Send + Sync),
         on_claim: &(dyn Fn(&ClaimResult) + Send + Sync),
     ) -> Result<AnswerEvalReport, EngineError> {
+        self.check_dataset_may_leave(dir, self.remote_use(Some(&llm))?.as_deref())?;
         let data = Beir::read(dir)?;
         self.ensure_beir_corpus(&data, on_event).await?;
         let mut claims = read_jsonl(claims_file)?;
@@ -876,7 +880,7 @@ impl Engine {
             nei_abstained: 0,
             nei_declined: 0,
             nei_answered: 0,
-            nei_answered_flagged: 0,
+            nei_flagged: 0,
             nei_uncited: 0,
             nei_passages: 0,
             sweep: Vec::new(),
@@ -921,13 +925,11 @@ impl Engine {
             let flagged = generated && answer.needs_review;
             if gold.is_empty() {
                 report.nei_claims += 1;
+                report.nei_flagged += usize::from(flagged);
                 match outcome {
                     "abstained" => report.nei_abstained += 1,
                     "declined" => report.nei_declined += 1,
-                    "cited" => {
-                        report.nei_answered += 1;
-                        report.nei_answered_flagged += usize::from(flagged);
-                    }
+                    "cited" => report.nei_answered += 1,
                     "passages" => report.nei_passages += 1,
                     _ => report.nei_uncited += 1,
                 }
@@ -979,7 +981,7 @@ impl Engine {
             "nei_declined": report.nei_declined, "nei_answered": report.nei_answered,
             "nei_uncited": report.nei_uncited, "answered_by": report.answered_by,
             "min_confidence": min_confidence, "nei_abstained": report.nei_abstained,
-            "nei_answered_flagged": report.nei_answered_flagged, "evidence_abstained": report.evidence_abstained,
+            "nei_flagged": report.nei_flagged, "evidence_abstained": report.evidence_abstained,
             "evidence_flagged": report.evidence_flagged,
         });
         self.db()?.add_eval_run(

@@ -109,9 +109,11 @@ impl Engine {
     }
 
     /// Before a provider is added to the settings: the policy must allow it (for chat, and for
-    /// embeddings when it has an embedding model), and confirm it when the policy says so.
+    /// embeddings when it has an embedding model), and confirm it when the policy says so; its
+    /// `CAIRN_API_KEY_<NAME>` must not be another provider's (`keys::check_key_variable`).
     pub fn check_new_provider(&self, settings: &Settings, confirmed: bool) -> Result<(), EngineError> {
         let Some(p) = settings.providers.last() else { return Ok(()) };
+        crate::keys::check_key_variable(settings)?;
         self.check_chat_provider(p)?;
         if p.embedding_model.is_some() {
             self.check_embedding_provider(p)?;
@@ -122,6 +124,36 @@ impl Engine {
                 self.policy.source(),
                 p.name,
                 p.base_url()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A question may only go to the provider the policy locks `chat.provider` to (`--provider`
+    /// and the environment's provider included).
+    pub(crate) fn check_locked_provider(&self, chosen: &str) -> Result<(), EngineError> {
+        if let Some(locked) = self.policy.is_locked("chat.provider").and_then(|v| v.as_str())
+            && locked != chosen
+        {
+            return Err(EngineError::PolicyDenied(format!(
+                "policy rule locked.chat.provider ({}) keeps questions on provider `{locked}`; `{chosen}` cannot answer",
+                self.policy.source()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Under a hard budget from the policy, a call whose price is unknown cannot be allowed:
+    /// nothing would count against the cap.
+    pub(crate) fn check_unpriced_under_policy_cap(&self, provider: &str, model: &str) -> Result<(), EngineError> {
+        let b = self.policy.budget();
+        let capped = b.daily_usd.is_some()
+            || b.monthly_usd.is_some()
+            || b.providers.get(provider).is_some_and(|c| c.daily_usd.is_some() || c.monthly_usd.is_some());
+        if capped {
+            return Err(EngineError::PolicyDenied(format!(
+                "the administrator's policy ({}) caps spending, and no price is known for {model} at provider `{provider}`: add its price (`price` in its [[providers]] entry, or [[prices]]) so the cap can be kept",
+                self.policy.source()
             )));
         }
         Ok(())
@@ -166,15 +198,70 @@ impl Engine {
         Ok(())
     }
 
-    /// Why `path` (an indexed file or a folder) must stay on this machine, if it must.
+    /// Why `path` (an indexed file or a folder) must stay on this machine, if it must. Both the
+    /// path as indexed and the file it resolves to are checked, so a symlink inside a public
+    /// folder cannot carry a local-only file out.
     pub(crate) fn local_only_reason(&self, path: &str, folders: &[cairn_db::FolderRow]) -> Option<String> {
         let p = Path::new(path);
-        if let Some(f) = folders.iter().find(|f| f.local_only && p.starts_with(&f.path)) {
-            return Some(format!("folder {} is labelled local-only", f.path));
+        let real = std::fs::canonicalize(p).ok();
+        let candidates = std::iter::once(p).chain(real.as_deref().filter(|r| *r != p));
+        for c in candidates {
+            if let Some(f) = folders.iter().find(|f| f.local_only && c.starts_with(&f.path)) {
+                return Some(format!("folder {} is labelled local-only", f.path));
+            }
+            if let Some(pattern) = self.policy.local_only(c) {
+                return Some(format!("policy privacy.local_only \"{pattern}\" ({})", self.policy.source()));
+            }
         }
-        self.policy
-            .local_only(p)
-            .map(|pattern| format!("policy privacy.local_only \"{pattern}\" ({})", self.policy.source()))
+        None
+    }
+
+    /// Whether the policy names any local-only paths (a malformed one makes everything local).
+    fn policy_has_local_only(&self) -> bool {
+        self.policy.broken().is_some() || self.policy.describe().rules.iter().any(|r| r.rule == "privacy.local_only")
+    }
+
+    /// The remote provider an evaluation would send dataset text to, if any: the embedder, or
+    /// (for answer evaluations, `llm` given) the chat provider.
+    pub(crate) fn remote_use(&self, llm: Option<&crate::LlmChoice>) -> Result<Option<String>, EngineError> {
+        let settings = self.effective_settings()?;
+        if let Some(p) = settings.provider(&settings.embeddings.provider)
+            && !p.is_local()
+        {
+            return Ok(Some(p.name.clone()));
+        }
+        let chat = match llm {
+            Some(crate::LlmChoice::Auto) => Some(settings.chat.provider.clone()),
+            Some(crate::LlmChoice::Provider(name)) => Some(name.clone()),
+            _ => None,
+        };
+        Ok(chat.and_then(|name| settings.provider(&name).filter(|p| !p.is_local()).map(|p| p.name.clone())))
+    }
+
+    /// A dataset folder evaluated with a remote model would send its text away: refused when the
+    /// folder is local-only.
+    pub(crate) fn check_dataset_may_leave(&self, dir: &Path, remote_use: Option<&str>) -> Result<(), EngineError> {
+        let Some(provider) = remote_use else { return Ok(()) };
+        let folders = self.db()?.folders()?;
+        let key = crate::folder_key(dir);
+        if let Some(why) = self.local_only_reason(&key, &folders) {
+            return Err(EngineError::PolicyDenied(format!(
+                "{} is local-only ({why}): its text cannot go to the remote provider `{provider}`; evaluate it with local models",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether a stored turn's answer (its JSON) drew on local-only sources. A turn that cannot
+    /// be read counts as private.
+    pub(crate) fn turn_is_private(&self, answer_json: &str, folders: &[cairn_db::FolderRow]) -> bool {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(answer_json) else { return true };
+        ["considered", "sources"].iter().any(|k| {
+            v[k].as_array().is_some_and(|a| {
+                a.iter().any(|c| c["path"].as_str().is_some_and(|p| self.local_only_reason(p, folders).is_some()))
+            })
+        })
     }
 
     /// The hits whose text must not reach a remote provider.
@@ -190,6 +277,14 @@ impl Engine {
     /// Folders whose text a remote embedder must never see: refuses a remote embedder while any
     /// exists (labelled, or matched by the policy).
     pub(crate) fn check_remote_embedding(&self, provider: &str) -> Result<(), EngineError> {
+        // Policy patterns can match files anywhere inside a folder (`**/confidential/**`): with
+        // any such pattern, no passage may be embedded remotely.
+        if self.policy_has_local_only() {
+            return Err(EngineError::PolicyDenied(format!(
+                "passages cannot be embedded by the remote provider `{provider}`: the administrator's policy ({}) keeps some files local-only (privacy.local_only); set [embeddings] provider = \"local\"",
+                self.policy.source()
+            )));
+        }
         let folders = self.db()?.folders()?;
         if let Some((f, why)) = folders.iter().find_map(|f| self.local_only_reason(&f.path, &folders).map(|w| (f, w))) {
             return Err(EngineError::PolicyDenied(format!(

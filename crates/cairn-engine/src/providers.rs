@@ -86,7 +86,8 @@ pub(crate) fn api_key(p: &ProviderSettings) -> Result<ProviderKey, EngineError> 
     if found.key.is_some() {
         return Ok(ProviderKey { key: found.key, missing: None });
     }
-    let message = crate::keys::missing_key_message(&p.name, found.keyring_problem.as_deref());
+    let message =
+        crate::keys::missing_key_message(&p.name, found.keyring_problem.as_deref(), found.other_host.as_deref());
     if p.vendor().is_some() {
         return Err(EngineError::NoApiKey { provider: p.name.clone(), message });
     }
@@ -121,7 +122,10 @@ impl Engine {
         if let Some(env) = env_provider() {
             s.providers.retain(|p| p.name != ENV_PROVIDER);
             s.providers.push(env);
-            s.chat.provider = ENV_PROVIDER.to_owned();
+            // A provider the policy locks is not replaced by the environment's.
+            if self.policy().is_locked("chat.provider").is_none() {
+                s.chat.provider = ENV_PROVIDER.to_owned();
+            }
         }
         Ok(s)
     }

@@ -280,7 +280,7 @@ pub struct ProviderSettings {
     /// Whether this provider's traffic leaves the machine. Unset: decided by the host (a
     /// loopback server is local). Set `true` for a local proxy or gateway that forwards to a
     /// cloud service (LiteLLM and the like): the privacy gate and the policy then treat it as
-    /// remote.
+    /// remote. `false` changes nothing: a host that is not loopback is always remote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<bool>,
 }
@@ -327,8 +327,9 @@ impl ProviderSettings {
     /// Whether the server runs on this machine (loopback): such calls cost nothing and never
     /// leave the computer.
     pub fn is_local(&self) -> bool {
-        if let Some(remote) = self.remote {
-            return !remote;
+        // `remote = true` makes a loopback server remote; nothing makes another host local.
+        if self.remote == Some(true) {
+            return false;
         }
         let host = self.host();
         // Only a real loopback address: `127.evil.example` is a name, not 127.0.0.0/8.
@@ -348,17 +349,18 @@ impl ProviderSettings {
     }
 }
 
-/// `https://user@host:port/path` → `host`.
+/// `https://user@host:port/path` → `host`, parsed by the same WHATWG URL parser the HTTP
+/// client uses (so `http://a.example\\@127.0.0.1/` is `a.example`, as the request will go
+/// there); IPv6 in brackets. Empty when the URL does not parse.
 pub(crate) fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    let host = if authority.starts_with('[') {
-        authority.split_once(']').map(|(h, _)| format!("{h}]")).unwrap_or_else(|| authority.to_owned())
-    } else {
-        authority.split(':').next().unwrap_or("").to_owned()
-    };
-    host.to_ascii_lowercase()
+    match url::Url::parse(url) {
+        Ok(u) => match u.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            Some(h) => h.to_string().to_ascii_lowercase(),
+            None => String::new(),
+        },
+        Err(_) => String::new(),
+    }
 }
 
 impl Settings {
@@ -618,5 +620,18 @@ mod tests {
         assert_eq!(p("https://api.anthropic.com", ProviderKind::Anthropic).vendor(), Some("anthropic"));
         assert!(p("http://127.0.0.1:8080/v1", ProviderKind::Openai).is_local());
         assert!(!p("https://openrouter.ai/api/v1", ProviderKind::Openai).is_local());
+        // The host the request really goes to, parsed as the HTTP client parses it.
+        assert_eq!(host_of("http://192.0.2.2:28111\\@127.0.0.1/v1"), "192.0.2.2");
+        assert!(!p("http://192.0.2.2:28111\\@127.0.0.1/v1", ProviderKind::Openai).is_local());
+        assert_eq!(host_of("http://api.openai.com@evil.example/v1"), "evil.example");
+        assert!(!p("http://127.evil.example/v1", ProviderKind::Openai).is_local());
+        assert!(p("http://127.1.2.3:80/v1", ProviderKind::Openai).is_local());
+        // `remote = false` cannot make another machine local; `true` makes loopback remote.
+        let mut far = p("http://192.0.2.2:8080/v1", ProviderKind::Openai);
+        far.remote = Some(false);
+        assert!(!far.is_local());
+        let mut gateway = p("http://localhost:4000/v1", ProviderKind::Openai);
+        gateway.remote = Some(true);
+        assert!(!gateway.is_local());
     }
 }
