@@ -10,8 +10,9 @@ use std::io::{BufRead, IsTerminal};
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
-    /// Store a provider's API key in the OS keyring. The key is read from standard input (one
-    /// line; typed without echo at a terminal), e.g. `printf %s "$KEY" | cairn key set openai`.
+    /// Store a provider's API key in the OS keyring, for the endpoint host the provider points
+    /// at (it is sent to no other). The key is read from standard input (one line; typed
+    /// without echo at a terminal), e.g. `printf %s "$KEY" | cairn key set openai`.
     Set { name: String },
     /// Delete a provider's API key from the OS keyring.
     Remove { name: String },
@@ -55,7 +56,12 @@ fn report_change(change: &KeyChange, what: &str, json: bool) -> anyhow::Result<(
     }
     let (name, keyring) = (&change.provider, &change.keyring.description);
     match what {
-        "stored" => println!("stored the API key for `{name}` in the {keyring}"),
+        "stored" => {
+            println!("stored the API key for `{name}` in the {keyring}");
+            if let Some(host) = &change.host {
+                println!("it is sent only to {host}; if the provider is pointed elsewhere, set the key again");
+            }
+        }
         "removed" => println!("removed the API key for `{name}` from the {keyring}"),
         _ => println!("the {keyring} holds no API key for `{name}`: nothing removed"),
     }
@@ -66,7 +72,10 @@ fn report_change(change: &KeyChange, what: &str, json: bool) -> anyhow::Result<(
         eprintln!("note: {var} is set in this environment and is used instead of the keyring");
     }
     if !change.configured && what == "stored" {
-        eprintln!("note: no provider `{name}` is configured yet: add it with `cairn providers add {name} ...`");
+        eprintln!(
+            "note: no provider `{name}` is configured yet: add it with `cairn providers add {name} ...` (the key is for {}, the vendor's own endpoint)",
+            change.host.as_deref().unwrap_or("its vendor's endpoint")
+        );
     }
     Ok(())
 }
@@ -92,11 +101,15 @@ fn print_report(r: &KeyReport) {
         let mut from = match &k.source {
             Some(KeySource::Environment { variable }) => format!("environment variable {variable}"),
             Some(KeySource::Keyring { backend }) => format!("keyring ({backend})"),
+            None if k.other_host.is_some() => format!("missing: {}", k.other_host.as_deref().unwrap_or_default()),
             None if k.needs_key => format!("missing: this provider needs one (`cairn key set {}`)", k.provider),
             None => "none (sent without a key)".to_owned(),
         };
         if matches!(k.source, Some(KeySource::Environment { .. })) && k.in_keyring == Some(true) {
-            from.push_str(", overriding the one in the keyring");
+            match &k.other_host {
+                None => from.push_str(", overriding the one in the keyring"),
+                Some(why) => from.push_str(&format!(" ({why})")),
+            }
         }
         if !k.configured {
             from.push_str(" [not configured]");

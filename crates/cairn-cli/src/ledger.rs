@@ -417,6 +417,21 @@ pub async fn providers(engine: &Engine, cmd: ProvidersCommand, json: bool) -> an
             }
             s.budget.providers.remove(&name);
             engine.save_settings(&s)?;
+            // The key stays (a provider is often removed and added again to change it; the key
+            // is bound to its host, so a re-added provider pointing elsewhere is not sent it),
+            // but nobody should believe it is gone.
+            match engine.keyring_entry(&name) {
+                Ok(Some(entry)) => eprintln!(
+                    "note: the {} still holds an API key for `{name}`{}; delete it with `cairn key remove {name}`",
+                    entry.keyring,
+                    match &entry.host {
+                        Some(host) => format!(" (sent only to {host})"),
+                        None => String::new(),
+                    }
+                ),
+                Ok(None) => {}
+                Err(e) => eprintln!("note: could not check the OS keyring for a key for `{name}`: {e}"),
+            }
         }
         ProvidersCommand::Use { name } => {
             s.chat.provider = name;

@@ -241,6 +241,11 @@ fn index_and_add_provider(d: &Desktop, server: &ProviderServer, name: &str) {
     ok(&d.cairn(&["providers", "add", name, "--kind", "openai", "--base-url", &url, "--model", "test-model"]));
 }
 
+/// Provider `name` (an OpenAI-compatible server at `url`), without indexing anything.
+fn add_provider(d: &Desktop, name: &str, url: &str) {
+    ok(&d.cairn(&["providers", "add", name, "--kind", "openai", "--base-url", url, "--model", "test-model"]));
+}
+
 fn reply() -> Reply {
     Reply::openai("Herons nest in heronries [1].", Some(Usage { input: 40, output: 8, cached: 0 }))
 }
@@ -260,6 +265,7 @@ fn a_key_set_with_the_cli_reaches_the_provider_survives_a_keyring_restart_and_is
     let out = d.cairn_with(&["key", "set", "herald"], &format!("{key}\n"), &[]);
     let text = ok(&out);
     assert!(text.contains("stored the API key for `herald` in the Secret Service"), "{text}");
+    assert!(text.contains("it is sent only to 127.0.0.1"), "{text}");
 
     // `key list` says where the key comes from, and which keyring, without the key.
     let list = json(&d.cairn(&["--json", "key", "list"]));
@@ -341,6 +347,7 @@ fn a_key_set_with_the_cli_reaches_the_provider_survives_a_keyring_restart_and_is
 fn at_a_terminal_the_key_is_asked_for_and_not_echoed() {
     let d = Desktop::start(true);
     let key = fresh_key();
+    add_provider(&d, "herald", "http://127.0.0.1:9/v1");
     // `script` gives cairn a pseudo-terminal and copies everything the terminal shows, echo
     // included, to its standard output.
     let mut cmd = Command::new("script");
@@ -372,6 +379,7 @@ fn without_a_secret_service_cairn_says_so_stores_nothing_and_the_environment_sti
     let d = Desktop::start(false);
     let key = fresh_key();
     let force = [("CAIRN_KEYRING", "secret-service")];
+    add_provider(&d, "herald", "http://127.0.0.1:9/v1");
 
     let out = d.cairn_with(&["key", "set", "herald"], &format!("{key}\n"), &force);
     assert_eq!(out.status.code(), Some(1));
@@ -437,6 +445,7 @@ fn with_only_the_kernel_keyring_a_key_outlives_the_login_session_that_stored_it(
         d.run(&mut cmd, stdin, &[])
     };
 
+    add_provider(&d, &name, "http://127.0.0.1:9/v1");
     let out = in_new_session(&["key", "set", &name], &format!("{key}\n"));
     let text = ok(&out);
     assert!(text.contains(&format!("stored the API key for `{name}` in the kernel keyring")), "{text}");
@@ -457,4 +466,152 @@ fn with_only_the_kernel_keyring_a_key_outlives_the_login_session_that_stored_it(
     assert!(text.contains("removed the API key"), "{text}");
     let list = json(&in_new_session(&["--json", "key", "list", &name], ""));
     assert_eq!(list["keys"][0]["in_keyring"], false, "{list}");
+}
+
+#[test]
+fn a_key_is_sent_only_to_the_host_it_was_stored_for() {
+    let d = Desktop::start(true);
+    // Two endpoints on two hosts: `127.0.0.1` and `localhost` (both loopback, so the test
+    // sends nothing off the machine, but different host names to Cairn).
+    let a = ProviderServer::start();
+    let b = ProviderServer::start();
+    index_and_add_provider(&d, &a, "gw");
+    let key = fresh_key();
+
+    // A key can only be stored for a configured provider (or a vendor's own endpoint).
+    let out = d.cairn_with(&["key", "set", "nowhere"], &format!("{key}\n"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no provider named `nowhere` is configured: add it first"), "{err}");
+
+    let text = ok(&d.cairn_with(&["key", "set", "gw"], &format!("{key}\n"), &[]));
+    assert!(text.contains("it is sent only to 127.0.0.1"), "{text}");
+    a.push(reply());
+    ok(&ask(&d, "gw", &[]));
+    assert_eq!(a.requests().last().unwrap().header("authorization"), Some(format!("Bearer {key}").as_str()));
+
+    // Removing the provider says the key is still in the keyring, and how to delete it.
+    let out = d.cairn(&["providers", "remove", "gw"]);
+    ok(&out);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("still holds an API key for `gw` (sent only to 127.0.0.1); delete it with `cairn key remove gw`"),
+        "{note}"
+    );
+
+    // The same name, re-added for another host: the key is not sent there. The request goes
+    // out without a key, and the server's refusal becomes a message that says why.
+    let url_b = b.base_url.replace("127.0.0.1", "localhost");
+    add_provider(&d, "gw", &format!("{url_b}/v1"));
+    b.push(Reply::status(401, &[], r#"{"error":{"message":"missing bearer token"}}"#));
+    let out = ask(&d, "gw", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let sent = b.requests();
+    assert_eq!(sent.len(), 1, "one request reached the new host");
+    assert_eq!(sent[0].header("authorization"), None, "no key was sent to the new host");
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "no API key for provider `gw`: the key stored for `gw` was for 127.0.0.1; the provider now points at localhost: run `cairn key set gw` again"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 401"), "{message}");
+    assert_eq!(err["error"]["code"], "auth_failed");
+    assert_eq!(a.requests().len(), 1, "the old host got nothing more");
+
+    // `key list` says the same.
+    let list = json(&d.cairn(&["--json", "key", "list"]));
+    let gw = list["keys"].as_array().unwrap().iter().find(|k| k["provider"] == "gw").unwrap().clone();
+    assert_eq!(gw["source"], serde_json::Value::Null, "{list}");
+    assert_eq!((gw["in_keyring"].clone(), gw["keyring_host"].clone()), (true.into(), "127.0.0.1".into()), "{list}");
+    assert_eq!(gw["host"], "localhost");
+    let human = ok(&d.cairn(&["key", "list"]));
+    assert!(
+        human.contains("missing: the key stored for `gw` was for 127.0.0.1; the provider now points at localhost"),
+        "{human}"
+    );
+
+    // Setting the key again stores it for the new host, where it is then sent.
+    let key_b = fresh_key();
+    let text = ok(&d.cairn_with(&["key", "set", "gw"], &format!("{key_b}\n"), &[]));
+    assert!(text.contains("it is sent only to localhost"), "{text}");
+    b.push(reply());
+    ok(&ask(&d, "gw", &[]));
+    assert_eq!(b.requests().last().unwrap().header("authorization"), Some(format!("Bearer {key_b}").as_str()));
+    assert_eq!(a.requests().len(), 1);
+
+    // Names that differ only by `-` / `_` (or case) would share CAIRN_API_KEY_MY_GW: refused.
+    add_provider(&d, "my-gw", &format!("{url_b}/v1"));
+    let out = d.cairn(&[
+        "providers",
+        "add",
+        "my_gw",
+        "--kind",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("provider `my_gw` would take its key from the environment variable CAIRN_API_KEY_MY_GW, which is already the variable of provider `my-gw`"),
+        "{err}"
+    );
+    let providers = ok(&d.cairn(&["providers", "list"]));
+    assert!(!providers.contains("my_gw"), "{providers}");
+
+    assert_eq!(d.files_containing(&key), Vec::<PathBuf>::new());
+    assert_eq!(d.files_containing(&key_b), Vec::<PathBuf>::new());
+    let printed = d.printed.borrow().clone();
+    assert!(!printed.contains(&key[9..21]) && !printed.contains(&key_b[9..21]), "a key was printed:\n{printed}");
+}
+
+#[test]
+fn a_key_stored_by_an_earlier_cairn_is_sent_only_to_the_default_endpoint_of_its_kind() {
+    let d = Desktop::start(false);
+    let server = ProviderServer::start();
+    let key = fresh_key();
+    // Unique: the kernel keyring is shared by every process of this user.
+    let (near, vendor) = (format!("kl-{}", &fresh_key()[9..]), format!("kv-{}", &fresh_key()[9..]));
+    index_and_add_provider(&d, &server, &near);
+    // At the vendor's endpoint (never contacted here: only `key list` is run for it).
+    ok(&d.cairn(&["providers", "add", &vendor, "--kind", "openai", "--model", "gpt-4o-mini"]));
+    // In a new session keyring, the key is stored the way earlier versions stored it (the
+    // bare key, under the provider's name, with no host), `cairn ARGS` runs, and `cairn key
+    // remove` cleans up in the same session.
+    let with_legacy_key = |name: &str, args: &[&str]| {
+        let script = format!(
+            "keyctl padd user keyring-rs:{name}@cairn @s >/dev/null || exit 9; \"$0\" \"$@\"; rc=$?; \"$0\" key remove {name} >/dev/null; exit $rc"
+        );
+        let mut cmd = Command::new("keyctl");
+        cmd.args(["session", "-", "sh", "-c", &script, env!("CARGO_BIN_EXE_cairn")]).args(args);
+        d.run(&mut cmd, &key, &[])
+    };
+
+    // For the vendor's endpoint (the default of its kind) the old key is still used.
+    let list = json(&with_legacy_key(&vendor, &["--json", "key", "list", &vendor]));
+    let row = list["keys"].as_array().unwrap().iter().find(|k| k["provider"] == vendor.as_str()).unwrap().clone();
+    assert_eq!(row["source"], serde_json::json!({"kind": "keyring", "backend": "kernel"}), "{list}");
+    assert_eq!(row["keyring_host"], "api.openai.com", "{list}");
+
+    // For any other host it is not sent, and the message says why.
+    server.push(Reply::status(401, &[], r#"{"error":{"message":"no key"}}"#));
+    let out = with_legacy_key(&near, &["--json", "ask", "--no-cache", "--provider", &near, "Where do herons nest?"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.requests().last().unwrap().header("authorization"), None, "the old key was not sent");
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "the key stored for `{near}` was for api.openai.com (it was stored by an earlier Cairn"
+        )) && message.contains(&format!("the provider now points at 127.0.0.1: run `cairn key set {near}` again")),
+        "{message}"
+    );
+    let list = json(&d.cairn(&["--json", "key", "list", &near, &vendor]));
+    assert!(list["keys"].as_array().unwrap().iter().all(|k| k["in_keyring"] == false), "cleaned up: {list}");
+    assert!(!d.printed.borrow().contains(&key[9..21]));
 }

@@ -42,7 +42,7 @@ pub use eval::{
 };
 pub use governance::{PolicyCheck, ProviderVerdict};
 pub use indexer::{IndexEvent, IndexReport, Scope};
-pub use keys::{KeyChange, KeyReport, KeySource, KeyStatus, KeyringInfo};
+pub use keys::{KeyChange, KeyReport, KeySource, KeyStatus, KeyringEntry, KeyringInfo};
 pub use learn::{FeedbackReceipt, LearnReport, Ranked, RankerInfo, RankerMetrics, SearchRecord};
 pub use providers::ProviderCheck;
 pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};

@@ -1,7 +1,13 @@
 //! API keys in the operating system's keyring, and nowhere else Cairn writes.
 //!
-//! A key is stored under service `cairn` and the provider's name as user, in one persistent
-//! store per OS: the Secret Service on Linux (GNOME Keyring, KWallet, KeePassXC; kept on disk,
+//! A key is stored under service `cairn` and the provider's name as user, bound to the host of
+//! the endpoint it was stored for: the stored value is `cairn-api-key/2 host=HOST`, a newline,
+//! then the key ([`StoredKey`]). The host is not secret, but keeping it in the value rather than in
+//! an attribute works the same in every store (the kernel keyring, the Keychain and the
+//! Credential Manager have no attributes to search by) and needs no side file; the Secret
+//! Service item's label names it too, for people browsing the keyring. A value without that
+//! first line was stored by an earlier Cairn, which did not record the host (`host: None`).
+//! Keys are kept in one persistent store per OS: the Secret Service on Linux (GNOME Keyring, KWallet, KeePassXC; kept on disk,
 //! encrypted by the keyring daemon), with the kernel keyring as fallback where the Secret
 //! Service does not answer; the Keychain on macOS; the Credential Manager on Windows.
 //!
@@ -21,6 +27,53 @@ pub const SERVICE: &str = "cairn";
 
 /// Forces one backend: `secret-service` or `kernel` on Linux. Unset: the first that answers.
 pub const BACKEND_VAR: &str = "CAIRN_KEYRING";
+
+/// The first line of a stored value, before the host.
+const FORMAT: &str = "cairn-api-key/2 host=";
+
+/// A key read back from the keyring, with the endpoint host it was stored for. `Debug` never
+/// shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub key: String,
+    /// The host (`api.openai.com`, `127.0.0.1`, `[::1]`) the key was stored for; `None` for a key
+    /// stored by an earlier Cairn, which did not record one.
+    pub host: Option<String>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey").field("key", &"<redacted>").field("host", &self.host).finish()
+    }
+}
+
+/// The value kept in the keyring for `key`, stored for `host`.
+fn encode(host: &str, key: &str) -> String {
+    format!("{FORMAT}{host}\n{key}")
+}
+
+/// Reads a stored value back; `None` when it is in no format this Cairn knows (written by a
+/// newer one, or by hand), which is never taken for a key.
+fn decode(value: &str) -> Option<StoredKey> {
+    match value.split_once('\n') {
+        Some((head, key)) => {
+            let host = head.strip_prefix(FORMAT)?;
+            let key = key.trim_end_matches(['\r', '\n']);
+            (check_host(host).is_ok() && check_key("", key).is_ok_and(|k| k == key))
+                .then(|| StoredKey { key: key.to_owned(), host: Some(host.to_owned()) })
+        }
+        // The earlier format: the bare key (which never holds whitespace).
+        None => check_key("", value).ok().map(|key| StoredKey { key, host: None }),
+    }
+}
+
+/// Refuses a host a key cannot be bound to: empty, or with whitespace or control characters.
+pub fn check_host(host: &str) -> Result<(), SecretError> {
+    if host.is_empty() || host.len() > 255 || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(SecretError::InvalidHost { host: host.escape_debug().to_string() });
+    }
+    Ok(())
+}
 
 /// The environment variable that overrides the keyring for provider `name` (headless use):
 /// `CAIRN_API_KEY_<NAME>`, upper case, `-` written as `_`.
@@ -113,6 +166,14 @@ pub enum SecretError {
     /// A provider name that cannot be a key's name.
     #[error("`{name}` cannot name a key: {reason}")]
     InvalidName { name: String, reason: String },
+    /// The endpoint host a key would be bound to is not a host name.
+    #[error("`{host}` is not an endpoint host a key can be stored for")]
+    InvalidHost { host: String },
+    /// The keyring holds a value for this name in a format this Cairn does not know.
+    #[error(
+        "the keyring holds a value for `{name}` that is not a key this Cairn stored (perhaps a newer Cairn did): run `cairn key set {name}` again"
+    )]
+    UnknownFormat { name: String },
     /// The key text is unusable (empty, or with spaces or control characters in it). The
     /// message says why, never what the key was.
     #[error("the API key for `{name}` was not stored: {reason}")]
@@ -198,19 +259,26 @@ impl KeyStore {
         &self.passed_over
     }
 
-    /// Stores `key` for provider `name`, replacing any earlier one. The key is checked with
-    /// [`check_key`] first (and trimmed).
-    pub fn set(&self, name: &str, key: &str) -> Result<(), SecretError> {
+    /// Stores `key` for provider `name`, to be sent only to `host` (the provider's endpoint
+    /// host), replacing any earlier one (and so migrating a key stored without a host). The key
+    /// is checked with [`check_key`] first (and trimmed).
+    pub fn set(&self, name: &str, host: &str, key: &str) -> Result<(), SecretError> {
         check_name(name)?;
+        check_host(host)?;
         let key = check_key(name, key)?;
-        platform::set(&self.backend, name, &key).map_err(|e| self.failure("store", name, e, Some(&key)))
+        let value = encode(host, &key);
+        platform::set(&self.backend, name, host, &value).map_err(|e| self.failure("store", name, e, Some(&key)))
     }
 
-    /// The key stored for `name`, if any.
-    pub fn get(&self, name: &str) -> Result<Option<String>, SecretError> {
+    /// The key stored for `name`, if any, with the host it was stored for. Whether it may be
+    /// sent to an endpoint is the caller's to decide, by that host.
+    pub fn get(&self, name: &str) -> Result<Option<StoredKey>, SecretError> {
         check_name(name)?;
         match platform::get(&self.backend, name) {
-            Ok(k) => Ok(Some(k)),
+            Ok(value) => match decode(&value) {
+                Some(stored) => Ok(Some(stored)),
+                None => Err(SecretError::UnknownFormat { name: name.to_owned() }),
+            },
             Err(e) if platform::is_no_entry(&e) => Ok(None),
             Err(e) => Err(self.failure("read", name, e, None)),
         }
@@ -239,6 +307,12 @@ impl KeyStore {
             reason: scrub(platform::reason(&e), secret),
         }
     }
+}
+
+/// The Secret Service item's label.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn label(name: &str, host: &str) -> String {
+    format!("Cairn API key for provider `{name}` (sent only to {host})")
 }
 
 #[cfg_attr(any(target_os = "macos", target_os = "windows"), allow(dead_code))]
@@ -340,8 +414,16 @@ mod platform {
         probe().map(|backend| KeyStore { backend, passed_over: Vec::new() }).map_err(|why| no_backend(vec![why]))
     }
 
-    pub fn set(backend: &Backend, name: &str, key: &str) -> Result<(), Error> {
-        entry(backend, name)?.set_password(key)
+    pub fn set(backend: &Backend, name: &str, host: &str, value: &str) -> Result<(), Error> {
+        let entry = entry(backend, name)?;
+        entry.set_password(value)?;
+        if *backend == Backend::SecretService {
+            // For people browsing the keyring (Seahorse): which provider and host the item is
+            // for. Cosmetic, so a failure is ignored; the binding itself is in the value.
+            let label = super::label(name, host);
+            let _ = entry.update_attributes(&std::collections::HashMap::from([("label", label.as_str())]));
+        }
+        Ok(())
     }
 
     pub fn get(backend: &Backend, name: &str) -> Result<String, Error> {
@@ -385,8 +467,8 @@ mod platform {
         Entry::new(SERVICE, name)
     }
 
-    pub fn set(_: &Backend, name: &str, key: &str) -> Result<(), Error> {
-        entry(name)?.set_password(key)
+    pub fn set(_: &Backend, name: &str, _host: &str, value: &str) -> Result<(), Error> {
+        entry(name)?.set_password(value)
     }
 
     pub fn get(_: &Backend, name: &str) -> Result<String, Error> {
@@ -422,7 +504,7 @@ mod platform {
         open_auto()
     }
 
-    pub fn set(_: &Backend, _: &str, _: &str) -> Result<(), Error> {
+    pub fn set(_: &Backend, _: &str, _: &str, _: &str) -> Result<(), Error> {
         unreachable!("no KeyStore can be opened on this OS")
     }
 

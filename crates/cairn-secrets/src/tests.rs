@@ -18,13 +18,16 @@ fn a_key_in_the_kernel_keyring_is_read_back_replaced_and_removed() {
     assert_eq!(store.backend().id(), "kernel");
     let name = unique("kernel");
     assert_eq!(store.get(&name).unwrap(), None, "nothing stored yet");
-    store.set(&name, "  sk-first-0123456789\n").unwrap();
-    assert_eq!(store.get(&name).unwrap().as_deref(), Some("sk-first-0123456789"), "stored trimmed");
-    store.set(&name, "sk-second-abcdef").unwrap();
-    assert_eq!(store.get(&name).unwrap().as_deref(), Some("sk-second-abcdef"), "a second set replaces the key");
+    store.set(&name, "api.example.com", "  sk-first-0123456789\n").unwrap();
+    let first = store.get(&name).unwrap().unwrap();
+    assert_eq!(first.key, "sk-first-0123456789", "stored trimmed");
+    assert_eq!(first.host.as_deref(), Some("api.example.com"), "bound to the host it was stored for");
+    store.set(&name, "127.0.0.1", "sk-second-abcdef").unwrap();
+    let second = store.get(&name).unwrap().unwrap();
+    assert_eq!((second.key.as_str(), second.host.as_deref()), ("sk-second-abcdef", Some("127.0.0.1")), "replaced");
     // A fresh handle (as a new `cairn` process would open) sees the same key.
     let again = KeyStore::open_named("kernel").unwrap();
-    assert_eq!(again.get(&name).unwrap().as_deref(), Some("sk-second-abcdef"));
+    assert_eq!(again.get(&name).unwrap(), Some(second));
     assert!(store.remove(&name).unwrap(), "removing a stored key says so");
     assert_eq!(store.get(&name).unwrap(), None, "gone after removal");
     assert!(!store.remove(&name).unwrap(), "removing again finds nothing");
@@ -78,4 +81,23 @@ fn platform_messages_are_scrubbed_of_the_key() {
     assert_eq!(scrub(text, Some("sk-live-123")), "failed to store <redacted> for you");
     assert_eq!(human_secs(259_200), "3 days");
     assert_eq!(human_secs(3600), "1 hour");
+}
+
+#[test]
+fn a_stored_value_carries_its_host_and_the_earlier_bare_key_has_none() {
+    let v = encode("api.openai.com", "sk-abc");
+    assert_eq!(v, "cairn-api-key/2 host=api.openai.com\nsk-abc");
+    assert_eq!(decode(&v), Some(StoredKey { key: "sk-abc".into(), host: Some("api.openai.com".into()) }));
+    assert_eq!(decode(&encode("[::1]", "k")).unwrap().host.as_deref(), Some("[::1]"));
+    // Stored by an earlier Cairn: the key alone, no host.
+    assert_eq!(decode("sk-old-123"), Some(StoredKey { key: "sk-old-123".into(), host: None }));
+    // Anything else is not taken for a key (and so never sent).
+    for odd in
+        ["cairn-api-key/3 host=a\nk", "cairn-api-key/2 host=\nk", "cairn-api-key/2 host=a\n", "two words", "a\nb c"]
+    {
+        assert_eq!(decode(odd), None, "{odd:?}");
+    }
+    assert!(!format!("{:?}", decode(&v).unwrap()).contains("sk-abc"));
+    assert!(check_host("api.openai.com").is_ok());
+    assert!(check_host("").is_err() && check_host("a b").is_err() && check_host("a\nb").is_err());
 }
