@@ -316,7 +316,7 @@ pub fn print_answers(r: &AnswerEvalReport) {
         r.evidence_flagged
     );
     println!(
-        "NOT_ENOUGH_INFO claims: {:>4}; abstained {} ({:.3}); declined {} ({:.3}); answered with citations anyway {} ({:.3}, {} of them flagged for review); answered citing nothing {} ({:.3}); no model ran on {} ({:.3})",
+        "NOT_ENOUGH_INFO claims: {:>4}; abstained {} ({:.3}); declined {} ({:.3}); answered with citations anyway {} ({:.3}); answered citing nothing {} ({:.3}); answers flagged for review {}; no model ran on {} ({:.3})",
         r.nei_claims,
         r.nei_abstained,
         share(r.nei_abstained, r.nei_claims),
@@ -324,9 +324,9 @@ pub fn print_answers(r: &AnswerEvalReport) {
         share(r.nei_declined, r.nei_claims),
         r.nei_answered,
         share(r.nei_answered, r.nei_claims),
-        r.nei_answered_flagged,
         r.nei_uncited,
         share(r.nei_uncited, r.nei_claims),
+        r.nei_flagged,
         r.nei_passages,
         share(r.nei_passages, r.nei_claims)
     );

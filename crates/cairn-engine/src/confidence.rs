@@ -269,7 +269,9 @@ pub(crate) fn statements(text: &str) -> Vec<String> {
             continue;
         }
         cur.push(c);
-        let ends = matches!(c, '.' | '?' | '!') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        // "2." or "2)" opening a list item is its number, not a sentence.
+        let enumerator = is_enumerator(cur.trim_start_matches([' ', '-', '*', '•']));
+        let ends = matches!(c, '.' | '?' | '!') && chars.get(i + 1).is_none_or(|n| n.is_whitespace()) && !enumerator;
         if ends {
             // Markers right after the stop belong to this sentence.
             let mut j = i + 1;
@@ -299,9 +301,21 @@ pub(crate) fn statements(text: &str) -> Vec<String> {
     out
 }
 
+/// "3." or "3)": a list item's number.
+fn is_enumerator(s: &str) -> bool {
+    let Some(body) = s.strip_suffix(['.', ')']) else { return false };
+    !body.is_empty() && body.len() <= 3 && body.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Adds the statement in `cur` without its bullet or list number (which is not a quantity).
 fn push_statement(out: &mut Vec<String>, cur: &mut String) {
-    let s = cur.trim().trim_start_matches(['-', '*', '•']).trim();
-    if !s.is_empty() {
+    let mut s = cur.trim().trim_start_matches(['-', '*', '•']).trim();
+    if let Some((first, rest)) = s.split_once(char::is_whitespace)
+        && is_enumerator(first)
+    {
+        s = rest.trim();
+    }
+    if !s.is_empty() && !is_enumerator(s) {
         out.push(s.to_owned());
     }
     cur.clear();
@@ -330,9 +344,13 @@ fn citations(statement: &str) -> (Vec<u32>, String) {
     (cited, text)
 }
 
-/// A statement says something checkable when it has at least two content words or a number.
+/// A statement says something checkable when it has at least two content words or a number,
+/// and is not a lead-in to a list ("Two reasons:").
 fn checkable(statement: &str) -> bool {
     let (_, text) = citations(statement);
+    if text.trim_end().ends_with(':') {
+        return false;
+    }
     !numbers(&text).is_empty() || content_words(&text).len() >= 2
 }
 
@@ -485,6 +503,17 @@ mod tests {
             statements("Revenue was 4.2 million. [1] Margins fell [2].\n- Costs rose? Yes!"),
             ["Revenue was 4.2 million. [1]", "Margins fell [2].", "Costs rose?", "Yes!"]
         );
+        // A numbered list: the item numbers are neither statements nor quantities to check.
+        assert_eq!(
+            statements("Two reasons:\n1. Revenue was 4.2 million [1].\n2) Margins fell [2]. 3. Costs rose."),
+            ["Two reasons:", "Revenue was 4.2 million [1].", "Margins fell [2].", "Costs rose."]
+        );
+        let c = with_support(
+            Confidence { retrieval: 0.8, ..Default::default() },
+            "Two figures:\n1. Revenue was 4.2 million [1].\n2. It was up 8 percent [1].",
+            &[HERON],
+        );
+        assert_eq!(c.support, Some(1.0), "the lead-in and the item numbers are not claims: {:?}", c.reasons);
     }
 
     #[test]
