@@ -354,3 +354,30 @@ async fn follow_ups_symlinks_locked_providers_and_unpriced_calls_find_no_way_out
     assert!(matches!(err, EngineError::PolicyDenied(_)) && err.to_string().contains("no price is known"), "{err}");
     assert_eq!(server.requests().len(), before);
 }
+
+/// A lock naming a setting Cairn does not have: local use goes on, remote providers are off
+/// with a message naming the lock, and `check_policy` lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_cairn_cannot_apply_keeps_local_use_and_turns_remote_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine_with(
+        tmp.path(),
+        policy("[locked]\n\"chat.nosuch\" = 1\n\"answer.max_sources\" = \"ten\"\n\"answer.max_answer_tokens\" = 200\n"),
+    )
+    .await;
+    // The lock that can be applied is; the others are reported.
+    assert_eq!(e.settings().unwrap().answer.max_answer_tokens, 200);
+    let check = e.check_policy(None).unwrap();
+    assert_eq!(check.defects.len(), 2, "{:?}", check.defects);
+    assert!(check.defects.iter().any(|d| d.starts_with("locked.chat.nosuch")), "{:?}", check.defects);
+    // Local search and passages work.
+    assert!(!e.search("ferry", 3).await.unwrap().is_empty());
+    let server = ProviderServer::start();
+    let mut s = e.settings().unwrap();
+    s.providers.push(cloud(&server));
+    s.chat.provider = "cloud".into();
+    e.save_settings(&s).unwrap();
+    let err = e.ask("When does the ferry leave?", &AskOptions::default(), &|_| {}).await.unwrap_err();
+    assert!(matches!(err, EngineError::PolicyDenied(_)) && err.to_string().contains("locked.chat.nosuch"), "{err}");
+    assert!(server.requests().is_empty());
+}

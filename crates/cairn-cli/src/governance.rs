@@ -28,7 +28,7 @@ pub fn policy(engine: &Engine, cmd: PolicyCommand, json: bool) -> anyhow::Result
         print(&check, show_only);
     }
     let refused = check.providers.iter().any(|p| p.chat.is_some());
-    if !show_only && (check.policy.broken.is_some() || refused) {
+    if !show_only && (check.policy.broken.is_some() || !check.defects.is_empty() || refused) {
         std::process::exit(2);
     }
     Ok(())
@@ -45,6 +45,12 @@ fn print(c: &PolicyCheck, show_only: bool) {
     }
     for r in &c.policy.rules {
         println!("  {:<36} {}", r.rule, r.text);
+    }
+    if !c.defects.is_empty() {
+        println!("DEFECTIVE: these locks cannot be applied, so remote providers are off until they are fixed:");
+        for d in &c.defects {
+            println!("  {d}");
+        }
     }
     if show_only {
         return;

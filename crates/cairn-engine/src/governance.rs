@@ -37,16 +37,61 @@ fn local_verdict(policy: &cairn_policy::Policy, model: &str) -> Result<(), Denie
     }
 }
 
-/// The policy's view of the settings: locked values set, budget caps the stricter of the two.
+/// Sets dotted `key` in a TOML table, creating tables on the way; false when a value that is not
+/// a table is in the way.
+fn set_dotted(root: &mut toml::Value, key: &str, value: toml::Value) -> bool {
+    let mut at = root;
+    let segs: Vec<&str> = key.split('.').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let toml::Value::Table(t) = at else { return false };
+        if i + 1 == segs.len() {
+            t.insert((*seg).to_owned(), value);
+            return true;
+        }
+        at = t.entry(*seg).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    false
+}
+
+/// Locked keys Cairn cannot apply (no such setting, or a value it cannot take), each with why.
+/// Such a policy is defective: its other locks still apply, remote providers are refused (fail
+/// closed), and the built-in models keep working.
+pub(crate) fn lock_defects(policy: &cairn_policy::Policy) -> Vec<String> {
+    let Ok(base) = toml::Value::try_from(Settings::default()) else { return Vec::new() };
+    policy
+        .locked()
+        .filter_map(|(key, value)| {
+            let mut v = base.clone();
+            if !set_dotted(&mut v, key, value.clone()) {
+                return Some(format!("locked.{key}: not a setting"));
+            }
+            match v.try_into::<Settings>() {
+                Err(e) => Some(format!("locked.{key} = {value}: {}", e.message())),
+                Ok(s) => s.validate().err().map(|e| format!("locked.{key} = {value}: {e}")),
+            }
+        })
+        .collect()
+}
+
+/// The policy's view of the settings: locked values set (those Cairn can apply), budget caps
+/// the stricter of the two.
 pub(crate) fn apply_policy(policy: &cairn_policy::Policy, settings: Settings) -> Result<Settings, EngineError> {
     let mut s = settings;
     if policy.locked().next().is_some() {
+        let defects = lock_defects(policy);
         let mut value =
             toml::Value::try_from(&s).map_err(|e| EngineError::Internal(format!("settings as TOML: {e}")))?;
-        policy.apply_locked(&mut value)?;
+        for (key, locked) in policy.locked() {
+            if !defects
+                .iter()
+                .any(|d| d.starts_with(&format!("locked.{key}:")) || d.starts_with(&format!("locked.{key} =")))
+            {
+                set_dotted(&mut value, key, locked.clone());
+            }
+        }
         s = value.try_into().map_err(|e: toml::de::Error| {
             EngineError::PolicyDenied(format!(
-                "the administrator's policy ({}) locks a setting Cairn does not have or to a value it cannot take: {}",
+                "the administrator's policy ({}) cannot be applied: {}",
                 policy.source(),
                 e.message()
             ))
@@ -84,8 +129,23 @@ impl Engine {
         Ok(())
     }
 
+    /// A defective policy (locks Cairn cannot apply) keeps remote providers off.
+    fn check_policy_defects(&self, p: &ProviderSettings) -> Result<(), EngineError> {
+        let defects = lock_defects(&self.policy);
+        if !p.is_local() && !defects.is_empty() {
+            return Err(EngineError::PolicyDenied(format!(
+                "the administrator's policy ({}) locks settings Cairn cannot apply ({}), so remote providers are off until it is fixed (provider `{}` is remote)",
+                self.policy.source(),
+                defects.join("; "),
+                p.name
+            )));
+        }
+        Ok(())
+    }
+
     /// May provider `p` (configured) answer with `model`?
     pub(crate) fn check_chat_provider(&self, p: &ProviderSettings) -> Result<(), EngineError> {
+        self.check_policy_defects(p)?;
         let host = p.host();
         self.policy.check_chat(&endpoint(p, &p.model, &host))?;
         Ok(())
@@ -102,6 +162,7 @@ impl Engine {
 
     /// May `p` embed passages and questions?
     pub(crate) fn check_embedding_provider(&self, p: &ProviderSettings) -> Result<(), EngineError> {
+        self.check_policy_defects(p)?;
         let host = p.host();
         let model = p.embedding_model.as_deref().unwrap_or_default();
         self.policy.check_embeddings(&endpoint(p, model, &host))?;
@@ -307,6 +368,9 @@ pub struct PolicyCheck {
     /// Settings in the user's file that the policy overrides: key, the file's value, the
     /// locked value.
     pub overridden: Vec<(String, String, String)>,
+    /// Locks Cairn cannot apply (no such setting, or a value it cannot take): while there are
+    /// any, remote providers are off.
+    pub defects: Vec<String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -366,6 +430,6 @@ impl Engine {
                 }
             }
         }
-        Ok(PolicyCheck { policy: policy.describe(), providers, local_only, overridden })
+        Ok(PolicyCheck { policy: policy.describe(), providers, local_only, overridden, defects: lock_defects(policy) })
     }
 }
