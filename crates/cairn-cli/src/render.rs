@@ -5,12 +5,22 @@ use cairn_engine::{Answer, AnswerMode, EvalReport, IndexReport, Status};
 /// Text from documents and file names is data: control characters (ANSI escapes that could
 /// clear or recolour the terminal, newlines in names) are shown as U+FFFD, never interpreted.
 pub fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    unescape_tags(text).chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
 /// Like `clean`, but keeps line breaks and tabs (for streamed and printed answers).
 pub fn clean_keep_lines(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+    unescape_tags(text).chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+}
+
+/// The engine escapes `<` that could open HTML in answers (for front ends that render it); a
+/// terminal renders nothing, so the character is shown as written.
+fn unescape_tags(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains("&lt;") {
+        std::borrow::Cow::Owned(text.replace("&lt;", "<"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 fn name(path: &str) -> String {
@@ -229,8 +239,14 @@ fn confidence(c: &cairn_engine::Confidence, a: &Answer) {
             Some(id) => println!("note: low confidence: check this answer; it is in the review queue as review {id}"),
             None => println!("note: low confidence: check this answer"),
         }
-        for why in c.reasons.iter().skip(1) {
+        // The summary and the first few statements; `--json` has them all.
+        const SHOWN: usize = 4;
+        for why in c.reasons.iter().skip(1).take(SHOWN) {
             println!("  {}", clean(why));
+        }
+        let more = c.reasons.len().saturating_sub(1 + SHOWN);
+        if more > 0 {
+            println!("  … and {more} more (all of them with --json)");
         }
     }
 }
