@@ -13,6 +13,7 @@ const fake = vi.hoisted(() => ({
   openCitation: vi.fn(async () => null),
   rankers: vi.fn(async () => []),
   errorText: (e: unknown) => String((e as { message?: string })?.message ?? e),
+  toAppError: (e: unknown) => e as { code: string; message: string },
   inTauri: () => true,
 }));
 vi.mock('../src/lib/api', () => fake);
@@ -98,7 +99,7 @@ describe('Ask screen', () => {
     const ctl = controlledAsk();
     render(Ask);
     await askQuestion('What was revenue?');
-    expect(fake.ask).toHaveBeenCalledWith('What was revenue?', null, null, expect.any(Function));
+    expect(fake.ask).toHaveBeenCalledWith('What was revenue?', null, null, expect.any(Function), false);
 
     ctl.token('Revenue was **52,747** ');
     ctl.token('<img src=x onerror=alert(1)>[1]');
@@ -120,6 +121,8 @@ describe('Ask screen', () => {
     expect(cite).not.toBeNull();
     await fireEvent.click(cite);
     expect(fake.openCitation).toHaveBeenCalledWith('/docs/notes.md', null, 3, 42, 2);
+    // The opener cannot jump to the line, so the UI says where to look.
+    expect(await screen.findByRole('status')).toHaveTextContent('Opened notes.md — source [2] is at lines 3-5');
 
     // Sources panel: both sources with their places.
     const sources = screen.getAllByTestId('source');
@@ -188,7 +191,21 @@ describe('Ask screen', () => {
     await screen.findByTestId('answer');
     const ctl2 = controlledAsk();
     await askQuestion('and then?');
-    expect(fake.ask).toHaveBeenLastCalledWith('and then?', 7, null, expect.any(Function));
+    expect(fake.ask).toHaveBeenLastCalledWith('and then?', 7, null, expect.any(Function), false);
     ctl2.finish(answer({ text: 'two' }));
+  });
+});
+
+describe('Ask screen, policy confirmation', () => {
+  it('offers to send again with confirmation when the policy asks for it', async () => {
+    fake.ask.mockRejectedValueOnce({ code: 'confirmation_required', message: 'policy asks to confirm remote chat' });
+    render(Ask);
+    await askQuestion('to the cloud?');
+    const again = await screen.findByText('Send anyway');
+    fake.ask.mockResolvedValueOnce(answer({ text: 'done [1]' }));
+    await fireEvent.click(again);
+    expect(fake.ask).toHaveBeenLastCalledWith('to the cloud?', null, null, expect.any(Function), true);
+    expect(await screen.findByTestId('answer')).toHaveTextContent('done');
+    expect(screen.queryByText('Send anyway')).toBeNull();
   });
 });

@@ -95,11 +95,12 @@ export function ask(
   conversation: number | null,
   provider: string | null,
   onToken: (t: string) => void,
+  confirmed = false,
 ): Promise<Answer> {
   if (!inTauri()) return call<Answer>('ask');
   const ch = new Channel<string>();
   ch.onmessage = onToken;
-  return call<Answer>('ask', { question, conversation, provider, onToken: ch });
+  return call<Answer>('ask', { question, conversation, provider, onToken: ch, confirmed });
 }
 
 export const cancelAsk = () => call<null>('cancel_ask');
@@ -115,8 +116,15 @@ export const openCitation = (
   source: number | null = null,
 ) => call<null>('open_citation', { path, page, line, event, source });
 
-export const conversations = () => call<ConversationRow[]>('conversations');
-export const turns = (id: number) => call<TurnRow[]>('turns', { id });
+export const conversations = (limit = 100) => call<ConversationRow[]>('conversations', { limit });
+
+/** A conversation's turns. Also accepts the engine's `(ConversationRow, Vec<TurnRow>)` pair
+ * (`Engine::conversation`), serialised as a two-element array, should the shell pass it through. */
+export async function turns(id: number): Promise<TurnRow[]> {
+  const r = await call<TurnRow[] | [ConversationRow, TurnRow[]]>('turns', { id });
+  if (Array.isArray(r) && r.length === 2 && !Array.isArray(r[0]) && Array.isArray(r[1])) return r[1] as TurnRow[];
+  return r as TurnRow[];
+}
 
 // ---- costs ----
 export const costs = (groupBy: GroupBy, days: number) => call<CostReport>('costs', { groupBy, days });

@@ -12,6 +12,9 @@ class AppState {
   watching = $state<string[]>([]);
   warnings = $state<string[]>([]);
   lastError = $state<string | null>(null);
+  /** Folders the watcher cannot follow live (a periodic rescan covers them), and why. */
+  notWatched = $state<Record<string, string>>({});
+  closing = $state(false);
   /** Bumped when an index pass finishes, so screens reload their data. */
   synced = $state(0);
 
@@ -37,6 +40,15 @@ class AppState {
         break;
       case 'error':
         this.lastError = `${e.message} (${e.code})`;
+        break;
+      case 'not_watched':
+        this.notWatched = { ...this.notWatched, [e.folder]: e.reason };
+        break;
+      case 'closing':
+        this.closing = true;
+        break;
+      default:
+        // rescan, watch_stopped and kinds added later: nothing to show.
         break;
     }
   }

@@ -191,7 +191,11 @@ export type StatusEvent =
   | { kind: 'watching'; folders: string[] }
   | { kind: 'synced'; report: IndexReport }
   | { kind: 'budget_warning'; message: string }
-  | { kind: 'error'; code: string; message: string };
+  | { kind: 'error'; code: string; message: string }
+  | { kind: 'not_watched'; folder: string; reason: string }
+  | { kind: 'rescan'; reason: string }
+  | { kind: 'watch_stopped' }
+  | { kind: 'closing' };
 
 // ---- costs ----
 export type GroupBy = 'day' | 'provider' | 'model' | 'folder';
