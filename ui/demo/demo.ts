@@ -115,4 +115,9 @@ setTimeout(() => {
     box.dispatchEvent(new Event('input', { bubbles: true }));
     box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
   }
+  if (params.get('why')) {
+    setTimeout(() => {
+      [...document.querySelectorAll('button')].find((b) => b.textContent?.includes('Why these sources'))?.click();
+    }, 1500);
+  }
 }, 200);
