@@ -58,6 +58,9 @@ export interface Citation {
   path: string;
   anchor: Anchor;
   snippet: string;
+  /** Not in the engine's Citation today; shown by the sources panel when a shell adds them. */
+  score?: number;
+  features?: number[];
 }
 
 // ---- answers ----
