@@ -158,3 +158,19 @@ describe('Settings screen', () => {
     expect(sent.answer.max_sources).toBe(6);
   });
 });
+
+describe('Library screen, removing a folder', () => {
+  it('asks once more before removing, and Keep leaves it', async () => {
+    fake.status.mockResolvedValue(status(0));
+    fake.removeFolder.mockResolvedValue(20);
+    render(Library);
+    await fireEvent.click(await screen.findByText('Remove…'));
+    await fireEvent.click(screen.getByText('Keep'));
+    expect(fake.removeFolder).not.toHaveBeenCalled();
+    await fireEvent.click(screen.getByText('Remove…'));
+    expect(screen.getByText(/4,540 passages leave the index/)).toBeInTheDocument();
+    await fireEvent.click(screen.getByRole('button', { name: 'Remove' }));
+    expect(fake.removeFolder).toHaveBeenCalledWith(folder);
+    expect(await screen.findByText(/20 files dropped/)).toBeInTheDocument();
+  });
+});
