@@ -231,6 +231,7 @@ enum EvalCommand {
 }
 
 fn main() {
+    disable_runtime_telemetry();
     reset_sigpipe();
     let cli = Cli::parse();
     let json = cli.json;
@@ -250,6 +251,19 @@ fn main() {
             eprintln!("error: {err:#}");
         }
         std::process::exit(1);
+    }
+}
+
+/// ONNX Runtime's official Linux builds carry Microsoft's 1DS telemetry (a device id under
+/// ~/.cache/Microsoft and uploads to mobile.events.data.microsoft.com). Cairn promises that
+/// nothing leaves the machine unless the user configures a remote model, so the runtime's own
+/// switch is set before it can be loaded (the embedder also disables telemetry events through
+/// the API).
+#[allow(unsafe_code)] // Setting one variable first thing in main, before any thread exists.
+fn disable_runtime_telemetry() {
+    // SAFETY: no other thread exists yet, so nothing can read the environment concurrently.
+    unsafe {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
     }
 }
 

@@ -154,3 +154,42 @@ fn an_answer_is_flagged_listed_and_resolved_from_the_command_line() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("there is no review 9"));
 }
+
+/// ONNX Runtime's Linux build carries Microsoft telemetry (a device id under ~/.cache/Microsoft,
+/// uploads to a collector). Indexing and searching with the local embedder must leave no such
+/// trace in the user's home: nothing of theirs leaves the machine unless they ask for it.
+#[test]
+fn the_local_embedder_leaves_no_telemetry_trace_in_the_home_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("heron.md"), "# Heron\n\nThe Heron division's revenue was 4.2 million dollars.\n").unwrap();
+    let data = tmp.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.arg("--data-dir").arg(&data).args(args).env("HOME", &home).env_remove("ORT_DISABLE_TELEMETRY");
+        cmd.env_remove("XDG_CACHE_HOME").env_remove("CAIRN_OPENAI_BASE_URL").env_remove("CAIRN_OPENAI_MODEL");
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["add", docs.to_str().unwrap()]);
+    run(&["index"]);
+    run(&["search", "Heron revenue"]);
+    let traces: Vec<_> = walkdir(&home);
+    assert!(traces.is_empty(), "files written under HOME: {traces:?}");
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -122,7 +122,10 @@ impl LocalEmbedder {
 
 fn init_runtime(files: &ModelFiles) -> Result<ort::environment::Environment, String> {
     let builder = ort::init_from(&files.ort_library).map_err(|e| e.to_string())?;
-    builder.with_name("cairn").build().map_err(|e| e.to_string())
+    // ONNX Runtime's official builds may send usage telemetry to Microsoft (and on POSIX keep a
+    // device id under ~/.cache/Microsoft). Nothing of the user's leaves the machine unless they
+    // configure a remote model, so it is switched off.
+    builder.with_name("cairn").with_telemetry(false).build().map_err(|e| e.to_string())
 }
 
 impl Embedder for LocalEmbedder {
