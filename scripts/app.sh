@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The desktop app (Tauri 2 shell in src-tauri/, UI in ui/, tauri.conf.json and icons/ at the
+# repository root).
+#
+#   scripts/app.sh deps    system packages for WebKitGTK (and Xvfb for headless runs)
+#   scripts/app.sh build   builds the UI (when ui/package.json exists), then the app
+#   scripts/app.sh dev     Vite's dev server + the app pointed at it (build.devUrl)
+#   scripts/app.sh run     builds, then runs target/debug/cairn-app (under Xvfb without $DISPLAY)
+#
+# src-tauri is outside the root workspace (`cargo test --workspace` does not build Tauri); it
+# shares the cargo target directory so the engine's dependencies compiled there are reused
+# where their features agree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+export CAIRN_MODELS_DIR="${CAIRN_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/cairn/models}"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+MANIFEST=src-tauri/Cargo.toml
+APP="$CARGO_TARGET_DIR/debug/cairn-app"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+deps() {
+  step "system packages (WebKitGTK 4.1, GTK 3, Xvfb)"
+  local pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+              xvfb xauth)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y "${missing[@]}"
+  fi
+}
+
+ui() {
+  if [ -f ui/package.json ]; then
+    step "UI (npm ci, npm run build)"
+    (cd ui && npm ci && npm run build)
+  elif [ ! -f ui/dist/index.html ]; then
+    echo "ui/package.json is missing and there is no ui/dist: the app has no UI to show" >&2
+    exit 1
+  fi
+}
+
+build() {
+  ui
+  step "app (cargo build --manifest-path $MANIFEST)"
+  cargo build --manifest-path "$MANIFEST"
+  echo "built $APP"
+}
+
+with_display() {
+  if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
+    "$@"
+  else
+    xvfb-run -a "$@"
+  fi
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) build ;;
+  dev)
+    [ -d ui/node_modules ] || (cd ui && npm ci)
+    step "Vite dev server on :5173, then the app in dev mode"
+    (cd ui && npm run dev) &
+    vite=$!
+    trap 'kill "$vite" 2>/dev/null || true' EXIT
+    # The `dev` cfg makes the app load build.devUrl instead of the bundled ui/dist.
+    cargo build --manifest-path "$MANIFEST" --no-default-features
+    with_display "$APP"
+    ;;
+  run)
+    build
+    shift
+    with_display "$APP" "$@"
+    ;;
+  *)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
