@@ -6,6 +6,8 @@
 #   scripts/app.sh build   builds the UI (when ui/package.json exists), then the app
 #   scripts/app.sh dev     Vite's dev server + the app pointed at it (build.devUrl)
 #   scripts/app.sh run     builds, then runs target/debug/cairn-app (under Xvfb without $DISPLAY)
+#   scripts/app.sh package [--debug]  the UI, then the Tauri bundler: a .deb under
+#                          target/{release,debug}/bundle/deb (Tauri CLI from npm, cached)
 #
 # src-tauri is outside the root workspace (`cargo test --workspace` does not build Tauri); it
 # shares the cargo target directory so the engine's dependencies compiled there are reused
@@ -52,6 +54,38 @@ build() {
   echo "built $APP"
 }
 
+# The Tauri CLI (prebuilt, from npm: seconds to install, where `cargo install tauri-cli` compiles
+# for many minutes), cached outside the repository.
+TAURI_CLI_DIR="${TAURI_CLI_DIR:-$HOME/.cache/cairn/tauri-cli}"
+tauri_cli() {
+  if [ ! -x "$TAURI_CLI_DIR/node_modules/.bin/tauri" ]; then
+    step "Tauri CLI (npm @tauri-apps/cli@2 into $TAURI_CLI_DIR)"
+    mkdir -p "$TAURI_CLI_DIR"
+    npm install --prefix "$TAURI_CLI_DIR" --no-save --no-audit --no-fund @tauri-apps/cli@2
+  fi
+  "$TAURI_CLI_DIR/node_modules/.bin/tauri" "$@"
+}
+
+# The CLI wants tauri.conf.json next to the crate's Cargo.toml and resolves the bundle's relative
+# paths from there, while tauri.conf.json stays at the root (tauri-build reads it through
+# build.rs). So: a symlink in src-tauri/ for the run only, and the root-relative paths given
+# absolute on the command line (merged over the file, for the bundler and tauri-build alike).
+package() {
+  ui
+  local root=$PWD link=src-tauri/tauri.conf.json
+  [ -e "$link" ] && [ ! -L "$link" ] && { echo "$link exists and is not our symlink" >&2; exit 1; }
+  ln -sfn ../tauri.conf.json "$link"
+  trap "rm -f '$root/$link'" EXIT
+  local icons
+  icons=$(python3 -c 'import json,sys; print(json.dumps([sys.argv[1]+"/"+i for i in json.load(open("tauri.conf.json"))["bundle"]["icon"]]))' "$root")
+  local merge="{\"build\":{\"frontendDist\":\"$root/ui/dist\",\"beforeBuildCommand\":\"\"},\"bundle\":{\"icon\":$icons}}"
+  step "bundle (tauri build ${*:-} --bundles deb)"
+  (cd src-tauri && TAURI_APP_PATH="$root/src-tauri" TAURI_FRONTEND_PATH="$root/ui" \
+     tauri_cli build --ci "$@" --bundles deb --config "$merge")
+  local profile=release; [[ " $* " == *" --debug "* ]] && profile=debug
+  ls -l "$CARGO_TARGET_DIR/$profile/bundle/deb/"*.deb
+}
+
 with_display() {
   if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
     "$@"
@@ -73,13 +107,14 @@ case "${1:-}" in
     cargo build --manifest-path "$MANIFEST" --no-default-features
     with_display "$APP"
     ;;
+  package) shift; package "$@" ;;
   run)
     build
     shift
     with_display "$APP" "$@"
     ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

