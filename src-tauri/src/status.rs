@@ -111,7 +111,7 @@ impl Progress {
             WatchEvent::Synced { report } => Some(StatusEvent::Synced { report }),
             WatchEvent::SyncFailed { reason } => Some(StatusEvent::Error {
                 code: "store".into(),
-                message: format!("indexing failed (will retry): {reason}"),
+                message: format!("indexing failed (will retry): {}", crate::error::with_packaged_models_hint(reason)),
             }),
             WatchEvent::LearnFailed { reason } => Some(StatusEvent::Error {
                 code: "store".into(),
