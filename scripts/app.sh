@@ -6,6 +6,8 @@
 #   scripts/app.sh build   builds the UI (when ui/package.json exists), then the app
 #   scripts/app.sh dev     Vite's dev server + the app pointed at it (build.devUrl)
 #   scripts/app.sh run     builds, then runs target/debug/cairn-app (under Xvfb without $DISPLAY)
+#   scripts/app.sh e2e     builds, then drives the real window (tauri-driver + WebKitWebDriver) on a
+#                          small generated folder (ui/e2e/); screenshots to docs/screenshots/
 #   scripts/app.sh package [--debug]  the UI, then the Tauri bundler: a .deb under
 #                          target/{release,debug}/bundle/deb (Tauri CLI from npm, cached)
 #
@@ -26,7 +28,7 @@ step() { printf '\n==> %s\n' "$*"; }
 deps() {
   step "system packages (WebKitGTK 4.1, GTK 3, Xvfb)"
   local pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
-              xvfb xauth)
+              xvfb xauth webkit2gtk-driver)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -34,6 +36,10 @@ deps() {
   if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update
     $SUDO apt-get install -y "${missing[@]}"
+  fi
+  if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+    step "tauri-driver (WebDriver server for the e2e run)"
+    cargo install tauri-driver --locked
   fi
 }
 
@@ -86,6 +92,66 @@ package() {
   ls -l "$CARGO_TARGET_DIR/$profile/bundle/deb/"*.deb
 }
 
+# The e2e run: a temporary data dir and a small real folder (Markdown and text notes and one
+# PDF), a stand-in `xdg-open` first on PATH that logs what it is asked to open, Xvfb when there
+# is no display, tauri-driver on :4444, then ui/e2e/app.e2e.mjs. Stops everything it started.
+e2e() {
+  build
+  step "CLI (for the checks after the run)"
+  cargo build -p cairn-cli
+  local td; td="$(command -v tauri-driver || echo "$HOME/.cargo/bin/tauri-driver")"
+  [ -x "$td" ] || { echo "tauri-driver missing: scripts/app.sh deps" >&2; exit 1; }
+  command -v WebKitWebDriver >/dev/null || { echo "WebKitWebDriver missing: scripts/app.sh deps" >&2; exit 1; }
+
+  E2E_TMP="$(mktemp -d /tmp/cairn-e2e.XXXXXX)"
+  local tmp="$E2E_TMP"
+  [ -n "$tmp" ] && [ -d "$tmp" ] || exit 1
+  E2E_PIDS=()
+  trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$E2E_TMP"' EXIT
+  mkdir -p "$tmp/data" "$tmp/notes/travel" "$tmp/bin"
+  cat >"$tmp/notes/travel/ferry.md" <<'NOTE'
+# Lantern Harbor ferry
+
+The Lantern Harbor ferry leaves at 7:40 in the morning from November to March (the winter
+timetable), and at 6:15 from April to October. The crossing to Copper Island takes 55 minutes.
+Tickets cost 12 euros for adults; bicycles travel free.
+NOTE
+  cat >"$tmp/notes/orchard.md" <<'NOTE'
+# Orchard notes
+
+The apple trees in the north orchard were pruned in February. Granite Meadow gets the first
+harvest in late September; the pears follow two weeks later.
+NOTE
+  printf 'Budget 2026\nRent 950 a month, groceries 380, the ferry pass 45.\n' >"$tmp/notes/budget.txt"
+  python3 scripts/e2e_pdf.py "$tmp/notes/compass.pdf" \
+    "Compass Club meets on the first Tuesday of each month at the harbor library."
+  # A citation opens through tauri-plugin-opener, which runs xdg-open: log the call instead.
+  printf '#!/bin/sh\necho "$*" >>"%s"\n' "$tmp/opened.log" >"$tmp/bin/xdg-open"
+  chmod +x "$tmp/bin/xdg-open"
+
+  if [ -z "${DISPLAY:-}" ]; then
+    local n=99; while [ -e "/tmp/.X11-unix/X$n" ]; do n=$((n + 1)); done
+    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
+    E2E_PIDS+=($!)
+    export DISPLAY=":$n"
+    sleep 1
+  fi
+  export PATH="$tmp/bin:$PATH" CAIRN_DATA_DIR="$tmp/data" ORT_DISABLE_TELEMETRY=1
+  "$td" --port 4444 >"$tmp/tauri-driver.log" 2>&1 &
+  E2E_PIDS+=($!)
+  local i; for i in $(seq 50); do
+    curl -fsS http://127.0.0.1:4444/status >/dev/null 2>&1 && break; sleep 0.2
+  done
+
+  step "e2e (ui/e2e/app.e2e.mjs)"
+  local rc=0
+  CAIRN_APP="$APP" CAIRN_CLI="$CARGO_TARGET_DIR/debug/cairn" E2E_FOLDER="$tmp/notes" \
+    E2E_OPENER_LOG="$tmp/opened.log" E2E_SHOTS="$PWD/docs/screenshots" \
+    node ui/e2e/app.e2e.mjs || rc=$?
+  [ "$rc" -eq 0 ] || { echo "--- tauri-driver log"; tail -n 40 "$tmp/tauri-driver.log"; }
+  return "$rc"
+}
+
 with_display() {
   if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
     "$@"
@@ -96,6 +162,7 @@ with_display() {
 
 case "${1:-}" in
   deps) deps ;;
+  e2e) e2e ;;
   build) build ;;
   dev)
     [ -d ui/node_modules ] || (cd ui && npm ci)
@@ -114,7 +181,7 @@ case "${1:-}" in
     with_display "$APP" "$@"
     ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

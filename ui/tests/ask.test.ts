@@ -175,6 +175,19 @@ describe('Ask screen', () => {
     expect(fake.feedback).toHaveBeenCalledWith(42, 'not_useful', 2);
   });
 
+  it('takes feedback on the passages given to the model when the answer cites none', async () => {
+    const ctl = controlledAsk();
+    render(Ask);
+    await askQuestion('q');
+    const given = answer({}).sources;
+    ctl.finish(answer({ text: 'An answer without citations.', sources: [], considered: given }));
+    await screen.findByText('An answer without citations.');
+    // Nothing cited: the panel lists what the model was given, under the same numbers.
+    expect(screen.getAllByTestId('source')).toHaveLength(2);
+    await fireEvent.click(screen.getAllByTitle('This source helped')[0]);
+    expect(fake.feedback).toHaveBeenCalledWith(42, 'useful', 1);
+  });
+
   it('shows the error of a failed ask and keeps the question', async () => {
     fake.ask.mockRejectedValueOnce({ code: 'model_missing', message: 'model or runtime missing' });
     render(Ask);

@@ -97,6 +97,35 @@ describe('Library screen', () => {
     expect(screen.getByText('reason 1')).toBeInTheDocument();
     expect(screen.getByText('2 shown')).toBeInTheDocument();
   });
+
+  it('adds a folder typed by hand, without the native picker', async () => {
+    fake.status.mockResolvedValue(status(0));
+    fake.addFolder.mockResolvedValue({ path: '/home/me/notes' });
+    render(Library);
+    await screen.findByText('4,540 passages');
+    const field = screen.getByLabelText('or type a folder path') as HTMLInputElement;
+    const add = screen.getByRole('button', { name: 'Add' });
+    expect(add).toBeDisabled();
+    await fireEvent.input(field, { target: { value: '  /home/me/notes ' } });
+    expect(add).not.toBeDisabled();
+    await fireEvent.click(add);
+    await waitFor(() => expect(fake.addFolder).toHaveBeenCalledWith('/home/me/notes'));
+    expect(fake.pickFolder).not.toHaveBeenCalled();
+    expect(await screen.findByText(/Added \/home\/me\/notes/)).toBeInTheDocument();
+    expect(field.value).toBe('');
+  });
+
+  it('keeps a typed path that the shell refuses, and shows why', async () => {
+    fake.status.mockResolvedValue(status(0));
+    fake.addFolder.mockRejectedValue({ code: 'not_found', message: 'no such folder: /nope' });
+    render(Library);
+    await screen.findByText('4,540 passages');
+    const field = screen.getByLabelText('or type a folder path') as HTMLInputElement;
+    await fireEvent.input(field, { target: { value: '/nope' } });
+    await fireEvent.submit(field.closest('form')!);
+    expect(await screen.findByRole('alert')).toHaveTextContent('no such folder: /nope');
+    expect(field.value).toBe('/nope');
+  });
 });
 
 describe('Settings screen', () => {
