@@ -95,14 +95,19 @@ package() {
 # The e2e run: a temporary data dir and a small real folder (Markdown and text notes and one
 # PDF), a stand-in `xdg-open` first on PATH that logs what it is asked to open, Xvfb when there
 # is no display, tauri-driver on :4444, then ui/e2e/app.e2e.mjs. Stops everything it started.
+# Screenshots go to a temporary folder; `E2E_SHOTS=docs/screenshots scripts/app.sh e2e` refreshes
+# the README's.
 e2e() {
   build
   step "CLI (for the checks after the run)"
-  cargo build -p cairn-cli
+  # The test command's build (a plain `cargo build` can resolve features differently and
+  # recompile LanceDB); a no-op when scripts/test.sh has just run it.
+  cargo test --workspace --no-run >/dev/null
   local td; td="$(command -v tauri-driver || echo "$HOME/.cargo/bin/tauri-driver")"
   [ -x "$td" ] || { echo "tauri-driver missing: scripts/app.sh deps" >&2; exit 1; }
   command -v WebKitWebDriver >/dev/null || { echo "WebKitWebDriver missing: scripts/app.sh deps" >&2; exit 1; }
 
+  [ -z "${E2E_SHOTS:-}" ] || E2E_SHOTS="$(cd "$(dirname "$E2E_SHOTS")" && pwd)/$(basename "$E2E_SHOTS")"
   E2E_TMP="$(mktemp -d /tmp/cairn-e2e.XXXXXX)"
   local tmp="$E2E_TMP"
   [ -n "$tmp" ] && [ -d "$tmp" ] || exit 1
@@ -146,7 +151,7 @@ NOTE
   step "e2e (ui/e2e/app.e2e.mjs)"
   local rc=0
   CAIRN_APP="$APP" CAIRN_CLI="$CARGO_TARGET_DIR/debug/cairn" E2E_FOLDER="$tmp/notes" \
-    E2E_OPENER_LOG="$tmp/opened.log" E2E_SHOTS="$PWD/docs/screenshots" \
+    E2E_OPENER_LOG="$tmp/opened.log" E2E_SHOTS="${E2E_SHOTS:-$tmp/screenshots}" \
     node ui/e2e/app.e2e.mjs || rc=$?
   [ "$rc" -eq 0 ] || { echo "--- tauri-driver log"; tail -n 40 "$tmp/tauri-driver.log"; }
   return "$rc"

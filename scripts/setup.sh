@@ -40,6 +40,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 command -v cargo >/dev/null 2>&1 || { echo "error: Rust (cargo) is needed: install it with rustup, then re-run" >&2; exit 1; }
 
+step "desktop app: WebKitGTK, Xvfb and WebDriver (scripts/app.sh deps)"
+bash scripts/app.sh deps
+
 step "models into $CAIRN_MODELS_DIR"
 python3 scripts/fetch_models.py "$CAIRN_MODELS_DIR" "${CAIRN_WHEEL_CACHE:-$HOME/.cache/cairn/wheels}"
 
