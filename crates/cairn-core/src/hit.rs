@@ -40,4 +40,10 @@ pub struct Citation {
     pub path: String,
     pub anchor: Anchor,
     pub snippet: String,
+    /// The ranked score it had when it was chosen, and the ranker's features then (the "why
+    /// these sources" view); absent in answers stored by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<f32>,
 }

@@ -148,7 +148,15 @@ fn citation(number: u32, hit: &Hit) -> Citation {
         Some((i, _)) => format!("{}…", &snippet[..i]),
         None => snippet,
     };
-    Citation { number, chunk_id: hit.chunk_id.clone(), path: hit.path.clone(), anchor: hit.anchor.clone(), snippet }
+    Citation {
+        number,
+        chunk_id: hit.chunk_id.clone(),
+        path: hit.path.clone(),
+        anchor: hit.anchor.clone(),
+        snippet,
+        score: Some(hit.score),
+        features: hit.features.clone(),
+    }
 }
 
 fn file_name(path: &str) -> &str {
@@ -1023,6 +1031,8 @@ mod tests {
             path: path.into(),
             anchor: Default::default(),
             snippet: String::new(),
+            score: None,
+            features: Vec::new(),
         }
     }
 
