@@ -230,13 +230,31 @@ pub async fn open_citation(
     event: Option<i64>,
     source: Option<usize>,
 ) -> AppResult<()> {
-    let _ = (page, line);
     if !std::path::Path::new(&path).is_file() {
         return Err(AppError::new(cairn_core::ErrorCode::Io, format!("{path} is no longer there")));
     }
-    app.opener()
-        .open_path(path.clone(), None::<&str>)
-        .map_err(|e| AppError::new(cairn_core::ErrorCode::Io, format!("cannot open {path}: {e}")))?;
+    // At the page or line when the user has set a command for it ([open] in settings.toml);
+    // otherwise the system opener, which can only open the file.
+    let command = {
+        let p = path.clone();
+        with_engine(&state, move |e| Ok(e.settings()?.open.command(&p, page, line))).await?
+    };
+    match command {
+        Some(words) => {
+            std::process::Command::new(&words[0])
+                .args(&words[1..])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| AppError::new(cairn_core::ErrorCode::Io, format!("cannot run `{}` to open {path}: {e}", words[0])))?;
+        }
+        None => {
+            app.opener()
+                .open_path(path.clone(), None::<&str>)
+                .map_err(|e| AppError::new(cairn_core::ErrorCode::Io, format!("cannot open {path}: {e}")))?;
+        }
+    }
     if let (Some(event), Some(source)) = (event, source) {
         with_engine(&state, move |e| Ok(block_on(e.feedback(event, Signal::Opened, Some(source), None))?)).await?;
     }

@@ -49,7 +49,7 @@ pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
 pub use review::{Resolution, Review, ReviewStatus, Verdict};
 pub use settings::{
     AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LearningSettings, LocalOnlySources,
-    LocalSettings, PriceSetting, PrivacySettings, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings,
+    LocalSettings, OpenSettings, PriceSetting, PrivacySettings, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings,
     Settings,
 };
 pub use status::{FolderStatus, ProblemFile, Status};

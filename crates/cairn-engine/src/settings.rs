@@ -34,6 +34,8 @@ pub struct Settings {
     pub learning: LearningSettings,
     #[serde(default)]
     pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub open: OpenSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<ProviderSettings>,
     /// Price overrides and additions, layered over Cairn's table.
@@ -153,6 +155,40 @@ pub enum LocalOnlySources {
 pub struct PrivacySettings {
     #[serde(default)]
     pub local_only_sources: LocalOnlySources,
+}
+
+/// How a cited source is opened at its page or line. The system opener can only open a file; a
+/// command here, when set, opens it at the place cited. `{path}`, `{page}` and `{line}` are
+/// replaced in each word of the command (the path stays one argument whatever it contains), e.g.
+/// `pdf = "evince --page-index={page} {path}"`, `okular -p {page} {path}`,
+/// `text = "gedit +{line} {path}"`, `code -g {path}:{line}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSettings {
+    /// For PDF sources with a page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<String>,
+    /// For sources with lines (text, Markdown, code...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl OpenSettings {
+    /// The command (program and arguments) that opens `path` at `page` or `line`, when one is
+    /// configured for this kind of file and the place is known.
+    pub fn command(&self, path: &str, page: Option<u32>, line: Option<u32>) -> Option<Vec<String>> {
+        let is_pdf = path.to_ascii_lowercase().ends_with(".pdf");
+        let (template, place, key) = match (is_pdf, page, line) {
+            (true, Some(p), _) => (self.pdf.as_deref()?, p, "{page}"),
+            (false, _, Some(l)) => (self.text.as_deref()?, l, "{line}"),
+            _ => return None,
+        };
+        let words: Vec<String> = template
+            .split_whitespace()
+            .map(|w| w.replace(key, &place.to_string()).replace("{path}", path))
+            .collect();
+        (!words.is_empty()).then_some(words)
+    }
 }
 
 /// Learning the ranking from feedback.
@@ -598,6 +634,24 @@ mod tests {
         );
         let err = load("[[providers]]\nname = \"o\"\nkind = \"palm\"\nmodel = \"m\"\n").unwrap_err();
         assert!(err.contains("unknown variant `palm`"), "{err}");
+    }
+
+    #[test]
+    fn a_source_opens_at_its_page_or_line_with_the_configured_command() {
+        let open = OpenSettings {
+            pdf: Some("evince --page-index={page} {path}".into()),
+            text: Some("gedit +{line} {path}".into()),
+        };
+        assert_eq!(
+            open.command("/docs/Q2 2023 AAPL.pdf", Some(4), None).unwrap(),
+            vec!["evince", "--page-index=4", "/docs/Q2 2023 AAPL.pdf"],
+            "the path stays one argument"
+        );
+        assert_eq!(open.command("/n/plan.md", None, Some(12)).unwrap(), vec!["gedit", "+12", "/n/plan.md"]);
+        assert_eq!(open.command("/n/plan.md", None, None), None, "no line: the system opener");
+        assert_eq!(OpenSettings::default().command("/a.pdf", Some(1), None), None);
+        let load = |text: &str| toml::from_str::<Settings>(text).map(|s| s.open);
+        assert_eq!(load("[open]\npdf = \"okular -p {page} {path}\"\n").unwrap().pdf.as_deref(), Some("okular -p {page} {path}"));
     }
 
     #[test]
