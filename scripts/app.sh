@@ -112,7 +112,7 @@ e2e() {
   local tmp="$E2E_TMP"
   [ -n "$tmp" ] && [ -d "$tmp" ] || exit 1
   E2E_PIDS=()
-  trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$E2E_TMP"' EXIT
+  trap 'for p in "${E2E_PIDS[@]}"; do kill -- "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$E2E_TMP"' EXIT
   mkdir -p "$tmp/data" "$tmp/notes/travel" "$tmp/bin"
   cat >"$tmp/notes/travel/ferry.md" <<'NOTE'
 # Lantern Harbor ferry
@@ -135,24 +135,32 @@ NOTE
   chmod +x "$tmp/bin/xdg-open"
 
   if [ -z "${DISPLAY:-}" ]; then
-    local n=99; while [ -e "/tmp/.X11-unix/X$n" ]; do n=$((n + 1)); done
-    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
+    # Xvfb picks a free display itself and writes its number once it is ready.
+    Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
     E2E_PIDS+=($!)
-    export DISPLAY=":$n"
-    sleep 1
+    local w; for w in $(seq 100); do [ -s "$tmp/display" ] && break; sleep 0.1; done
+    [ -s "$tmp/display" ] || { echo "Xvfb did not start:"; cat "$tmp/xvfb.log"; exit 1; }
+    export DISPLAY=":$(head -n1 "$tmp/display")"
   fi
   export PATH="$tmp/bin:$PATH" CAIRN_DATA_DIR="$tmp/data" ORT_DISABLE_TELEMETRY=1
-  "$td" --port 4444 >"$tmp/tauri-driver.log" 2>&1 &
-  E2E_PIDS+=($!)
-  local i; for i in $(seq 50); do
-    curl -fsS http://127.0.0.1:4444/status >/dev/null 2>&1 && break; sleep 0.2
+  # Its own process group, so the WebKitWebDriver and app it starts are stopped with it.
+  setsid "$td" --port 4444 >"$tmp/tauri-driver.log" 2>&1 &
+  local tdpid=$!
+  E2E_PIDS+=("-$tdpid")
+  local i up=0; for i in $(seq 50); do
+    kill -0 "$tdpid" 2>/dev/null || break
+    curl -fsS http://127.0.0.1:4444/status >/dev/null 2>&1 && { up=1; break; }
+    sleep 0.2
   done
+  if [ "$up" != 1 ] || ! kill -0 "$tdpid" 2>/dev/null; then
+    echo "tauri-driver did not start on :4444 (is another one running?):"; cat "$tmp/tauri-driver.log"; exit 1
+  fi
 
   step "e2e (ui/e2e/app.e2e.mjs)"
   local rc=0
   CAIRN_APP="$APP" CAIRN_CLI="$CARGO_TARGET_DIR/debug/cairn" E2E_FOLDER="$tmp/notes" \
     E2E_OPENER_LOG="$tmp/opened.log" E2E_SHOTS="${E2E_SHOTS:-$tmp/screenshots}" \
-    node ui/e2e/app.e2e.mjs || rc=$?
+    timeout 600 node ui/e2e/app.e2e.mjs || rc=$?
   [ "$rc" -eq 0 ] || { echo "--- tauri-driver log"; tail -n 40 "$tmp/tauri-driver.log"; }
   return "$rc"
 }

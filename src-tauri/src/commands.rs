@@ -158,6 +158,7 @@ pub async fn ask(
     on_token: Channel<String>,
 ) -> AppResult<Answer> {
     let cancel = Arc::new(AtomicBool::new(false));
+    let mine = cancel.clone();
     *state.asking.lock().unwrap_or_else(|p| p.into_inner()) = Some(cancel.clone());
     let opts = AskOptions {
         llm: provider.map_or(LlmChoice::Auto, LlmChoice::Provider),
@@ -174,7 +175,13 @@ pub async fn ask(
         Ok((answer, e.budget_status().ok()))
     })
     .await;
-    *state.asking.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    // Only this ask's flag is cleared: a second ask started meanwhile keeps its own.
+    {
+        let mut slot = state.asking.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &mine)) {
+            *slot = None;
+        }
+    }
     let (answer, budget) = result?;
     if let Some(b) = budget {
         for message in budget_warnings(&b) {
@@ -230,24 +237,44 @@ pub async fn open_citation(
     event: Option<i64>,
     source: Option<usize>,
 ) -> AppResult<()> {
-    if !std::path::Path::new(&path).is_file() {
+    // Only a file inside a registered folder, by its real absolute path: the webview cannot make
+    // the app launch arbitrary files, and a path can never pass for an option of `[open]`.
+    let Ok(real) = std::fs::canonicalize(&path) else {
         return Err(AppError::new(cairn_core::ErrorCode::Io, format!("{path} is no longer there")));
+    };
+    if !real.is_file() {
+        return Err(AppError::new(cairn_core::ErrorCode::Io, format!("{path} is not a file")));
     }
+    let path = real.to_string_lossy().into_owned();
     // At the page or line when the user has set a command for it ([open] in settings.toml);
     // otherwise the system opener, which can only open the file.
     let command = {
         let p = path.clone();
-        with_engine(&state, move |e| Ok(e.settings()?.open.command(&p, page, line))).await?
+        with_engine(&state, move |e| {
+            let inside = e.status()?.folders.iter().any(|f| std::path::Path::new(&p).starts_with(&f.path));
+            if !inside {
+                return Err(AppError::new(
+                    cairn_core::ErrorCode::InvalidInput,
+                    format!("{p} is not in a registered folder; only sources are opened"),
+                ));
+            }
+            Ok(e.settings()?.open.command(&p, page, line))
+        })
+        .await?
     };
     match command {
         Some(words) => {
-            std::process::Command::new(&words[0])
+            let mut child = std::process::Command::new(&words[0])
                 .args(&words[1..])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| AppError::new(cairn_core::ErrorCode::Io, format!("cannot run `{}` to open {path}: {e}", words[0])))?;
+            // Reaped when the viewer exits, so none lingers as a zombie.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
         }
         None => {
             app.opener()
@@ -255,8 +282,13 @@ pub async fn open_citation(
                 .map_err(|e| AppError::new(cairn_core::ErrorCode::Io, format!("cannot open {path}: {e}")))?;
         }
     }
-    if let (Some(event), Some(source)) = (event, source) {
-        with_engine(&state, move |e| Ok(block_on(e.feedback(event, Signal::Opened, Some(source), None))?)).await?;
+    // The file is open; recording the "opened" signal is best effort (a passage the answer did
+    // not cite has no number to judge).
+    if let (Some(event), Some(source)) = (event, source)
+        && let Err(e) =
+            with_engine(&state, move |e| Ok(block_on(e.feedback(event, Signal::Opened, Some(source), None))?)).await
+    {
+        eprintln!("cairn: the opened signal was not recorded: {}", e.message);
     }
     Ok(())
 }

@@ -138,3 +138,11 @@ describe('citations', () => {
     expect(d.querySelector('a')).toBeNull();
   });
 });
+
+describe('deep quotes', () => {
+  it('renders thousands of nested > without overflowing the stack, capped in depth', () => {
+    const html = renderMarkdown('>'.repeat(5000) + ' deep');
+    expect(html).toContain('deep');
+    expect((html.match(/<blockquote>/g) ?? []).length).toBeLessThanOrEqual(8);
+  });
+});

@@ -16,7 +16,12 @@
 export interface RenderOptions {
   /** Numbers that may become citation buttons; others stay as text. Empty set: none. */
   citations?: ReadonlySet<number>;
+  /** How deep blockquotes already are (internal: deeper ones render as plain quoted text). */
+  depth?: number;
 }
+
+/** Blockquotes nest at most this deep; a text of thousands of `>` must not overflow the stack. */
+const MAX_QUOTE_DEPTH = 8;
 
 const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#39;': "'" };
 
@@ -154,7 +159,12 @@ export function renderMarkdown(text: string, opts: RenderOptions = {}): string {
       flush();
       const quoted: string[] = [];
       while (i < lines.length && /^\s{0,3}>/.test(lines[i])) quoted.push(lines[i++].replace(/^\s{0,3}>\s?/, ''));
-      out.push(`<blockquote>${renderMarkdown(quoted.join('\n'), opts)}</blockquote>`);
+      const depth = (opts.depth ?? 0) + 1;
+      const inner =
+        depth >= MAX_QUOTE_DEPTH
+          ? `<p>${renderInline(quoted.join(' '), opts)}</p>`
+          : renderMarkdown(quoted.join('\n'), { ...opts, depth });
+      out.push(`<blockquote>${inner}</blockquote>`);
       continue;
     }
     const bullet = /^\s*[-*+]\s+/;
