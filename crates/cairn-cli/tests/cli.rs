@@ -165,7 +165,8 @@ fn the_local_embedder_leaves_no_telemetry_trace_in_the_home_folder() {
     std::fs::create_dir_all(&home).unwrap();
     let docs = tmp.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();
-    std::fs::write(docs.join("heron.md"), "# Heron\n\nThe Heron division's revenue was 4.2 million dollars.\n").unwrap();
+    std::fs::write(docs.join("heron.md"), "# Heron\n\nThe Heron division's revenue was 4.2 million dollars.\n")
+        .unwrap();
     let data = tmp.path().join("data");
     let run = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));

@@ -414,7 +414,7 @@ impl Engine {
     /// The settings as they apply: the file's contents with the administrator's policy over them
     /// (locked values set, budget caps the stricter of the two).
     pub fn settings(&self) -> Result<Settings, EngineError> {
-        crate::governance::apply_policy(&self.policy, Settings::load(&self.config.data_dir)?)
+        crate::governance::apply_policy(&self.policy, &self.policy_defects, Settings::load(&self.config.data_dir)?)
     }
 
     /// Validates and saves new settings; a change to a setting the policy locks is refused.

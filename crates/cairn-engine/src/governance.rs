@@ -9,7 +9,7 @@
 use crate::settings::{LOCAL, ProviderKind, ProviderSettings, Settings};
 use crate::{Engine, EngineError};
 use cairn_core::Hit;
-use cairn_policy::{Confirm, Denied, Endpoint, stricter};
+use cairn_policy::{Confirm, Denied, Endpoint, set_dotted, stricter};
 use std::path::Path;
 
 impl From<Denied> for EngineError {
@@ -37,55 +37,50 @@ fn local_verdict(policy: &cairn_policy::Policy, model: &str) -> Result<(), Denie
     }
 }
 
-/// Sets dotted `key` in a TOML table, creating tables on the way; false when a value that is not
-/// a table is in the way.
-fn set_dotted(root: &mut toml::Value, key: &str, value: toml::Value) -> bool {
-    let mut at = root;
-    let segs: Vec<&str> = key.split('.').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        let toml::Value::Table(t) = at else { return false };
-        if i + 1 == segs.len() {
-            t.insert((*seg).to_owned(), value);
-            return true;
-        }
-        at = t.entry(*seg).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    }
-    false
+/// A lock Cairn cannot apply: its dotted key, and a sentence naming it and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LockDefect {
+    pub key: String,
+    pub message: String,
 }
 
 /// Locked keys Cairn cannot apply (no such setting, or a value it cannot take), each with why.
 /// Such a policy is defective: its other locks still apply, remote providers are refused (fail
-/// closed), and the built-in models keep working.
-pub(crate) fn lock_defects(policy: &cairn_policy::Policy) -> Vec<String> {
+/// closed), and the built-in models keep working. The policy never changes while an engine is
+/// open, so the engine works this out once.
+pub(crate) fn lock_defects(policy: &cairn_policy::Policy) -> Vec<LockDefect> {
     let Ok(base) = toml::Value::try_from(Settings::default()) else { return Vec::new() };
     policy
         .locked()
         .filter_map(|(key, value)| {
             let mut v = base.clone();
-            if !set_dotted(&mut v, key, value.clone()) {
-                return Some(format!("locked.{key}: not a setting"));
-            }
-            // Only the type is checked here: whether a locked provider exists depends on each
-            // user's settings, and is checked when it is used.
-            v.try_into::<Settings>().err().map(|e| format!("locked.{key} = {value}: {}", e.message()))
+            let message = if set_dotted(&mut v, key, value.clone()).is_err() {
+                format!("locked.{key}: not a setting")
+            } else {
+                // Only the type is checked here: whether a locked provider exists depends on
+                // each user's settings, and is checked when it is used.
+                let e = v.try_into::<Settings>().err()?;
+                format!("locked.{key} = {value}: {}", e.message())
+            };
+            Some(LockDefect { key: key.to_owned(), message })
         })
         .collect()
 }
 
-/// The policy's view of the settings: locked values set (those Cairn can apply), budget caps
+/// The policy's view of the settings: locked values set (all but the `defects`), budget caps
 /// the stricter of the two.
-pub(crate) fn apply_policy(policy: &cairn_policy::Policy, settings: Settings) -> Result<Settings, EngineError> {
+pub(crate) fn apply_policy(
+    policy: &cairn_policy::Policy,
+    defects: &[LockDefect],
+    settings: Settings,
+) -> Result<Settings, EngineError> {
     let mut s = settings;
     if policy.locked().next().is_some() {
-        let defects = lock_defects(policy);
         let mut value =
             toml::Value::try_from(&s).map_err(|e| EngineError::Internal(format!("settings as TOML: {e}")))?;
         for (key, locked) in policy.locked() {
-            if !defects
-                .iter()
-                .any(|d| d.starts_with(&format!("locked.{key}:")) || d.starts_with(&format!("locked.{key} =")))
-            {
-                set_dotted(&mut value, key, locked.clone());
+            if !defects.iter().any(|d| d.key == key) {
+                let _ = set_dotted(&mut value, key, locked.clone());
             }
         }
         s = value.try_into().map_err(|e: toml::de::Error| {
@@ -130,12 +125,12 @@ impl Engine {
 
     /// A defective policy (locks Cairn cannot apply) keeps remote providers off.
     fn check_policy_defects(&self, p: &ProviderSettings) -> Result<(), EngineError> {
-        let defects = lock_defects(&self.policy);
+        let defects = &self.policy_defects;
         if !p.is_local() && !defects.is_empty() {
             return Err(EngineError::PolicyDenied(format!(
                 "the administrator's policy ({}) locks settings Cairn cannot apply ({}), so remote providers are off until it is fixed (provider `{}` is remote)",
                 self.policy.source(),
-                defects.join("; "),
+                defects.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "),
                 p.name
             )));
         }
@@ -429,6 +424,12 @@ impl Engine {
                 }
             }
         }
-        Ok(PolicyCheck { policy: policy.describe(), providers, local_only, overridden, defects: lock_defects(policy) })
+        Ok(PolicyCheck {
+            policy: policy.describe(),
+            providers,
+            local_only,
+            overridden,
+            defects: lock_defects(policy).into_iter().map(|d| d.message).collect(),
+        })
     }
 }

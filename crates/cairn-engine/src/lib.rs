@@ -49,8 +49,8 @@ pub use providers::{Billing, DEFAULT_GGUF, ENV_PROVIDER};
 pub use review::{Resolution, Review, ReviewStatus, Verdict};
 pub use settings::{
     AnswerSettings, BudgetSettings, ChatSettings, EmbeddingSettings, LOCAL, LearningSettings, LocalOnlySources,
-    LocalSettings, OpenSettings, PriceSetting, PrivacySettings, ProviderBudget, ProviderKind, ProviderPrice, ProviderSettings,
-    Settings,
+    LocalSettings, OpenSettings, PriceSetting, PrivacySettings, ProviderBudget, ProviderKind, ProviderPrice,
+    ProviderSettings, Settings,
 };
 pub use status::{FolderStatus, ProblemFile, Status};
 pub use watch::{WatchEvent, WatchOptions};
@@ -87,6 +87,8 @@ pub struct Engine {
     retiring: Mutex<std::collections::HashSet<String>>,
     /// The administrator's policy, read when the engine opens.
     policy: cairn_policy::Policy,
+    /// Its locks Cairn cannot apply (worked out once: the policy never changes while open).
+    policy_defects: Vec<governance::LockDefect>,
 }
 
 /// How long old table versions are kept for readers in other processes before maintenance
@@ -107,13 +109,16 @@ impl Engine {
             known_embedders: Vec::new(),
             fusion: Fusion::default(),
             retiring: Mutex::new(Default::default()),
-            policy: cairn_policy::Policy::load(),
-        })
+            policy_defects: Vec::new(),
+            policy: cairn_policy::Policy::none(),
+        }
+        .with_policy(cairn_policy::Policy::load()))
     }
 
     /// Uses `policy` instead of the one at the system location (tests, `cairn policy check`).
     pub fn with_policy(self, policy: cairn_policy::Policy) -> Engine {
-        Engine { policy, ..self }
+        let policy_defects = governance::lock_defects(&policy);
+        Engine { policy, policy_defects, ..self }
     }
 
     pub fn policy(&self) -> &cairn_policy::Policy {

@@ -183,10 +183,8 @@ impl OpenSettings {
             (false, _, Some(l)) => (self.text.as_deref()?, l, "{line}"),
             _ => return None,
         };
-        let words: Vec<String> = template
-            .split_whitespace()
-            .map(|w| w.replace(key, &place.to_string()).replace("{path}", path))
-            .collect();
+        let words: Vec<String> =
+            template.split_whitespace().map(|w| w.replace(key, &place.to_string()).replace("{path}", path)).collect();
         (!words.is_empty()).then_some(words)
     }
 }
@@ -651,7 +649,10 @@ mod tests {
         assert_eq!(open.command("/n/plan.md", None, None), None, "no line: the system opener");
         assert_eq!(OpenSettings::default().command("/a.pdf", Some(1), None), None);
         let load = |text: &str| toml::from_str::<Settings>(text).map(|s| s.open);
-        assert_eq!(load("[open]\npdf = \"okular -p {page} {path}\"\n").unwrap().pdf.as_deref(), Some("okular -p {page} {path}"));
+        assert_eq!(
+            load("[open]\npdf = \"okular -p {page} {path}\"\n").unwrap().pdf.as_deref(),
+            Some("okular -p {page} {path}")
+        );
     }
 
     #[test]

@@ -109,6 +109,7 @@ mod file;
 mod folders;
 mod glob;
 mod locked;
+pub use locked::set_dotted;
 
 use file::Rules;
 use folders::FolderPattern;

@@ -58,7 +58,7 @@ impl Policy {
     pub fn apply_locked(&self, settings: &mut Value) -> Result<(), Denied> {
         let mut first_error = None;
         for (key, value) in &self.rules.locked {
-            if let Err(blocked) = set(settings, key, value.clone()) {
+            if let Err(blocked) = set_dotted(settings, key, value.clone()) {
                 let what = if blocked.is_empty() { "the settings are".to_owned() } else { format!("`{blocked}` is") };
                 first_error.get_or_insert_with(|| {
                     self.deny(&format!("locked.{key}"), format!("cannot set {key} = {value}: {what} not a table"))
@@ -96,8 +96,9 @@ impl Policy {
     }
 }
 
-/// Sets `key` in `settings`; `Err(prefix)` when `prefix` holds something other than a table.
-fn set(settings: &mut Value, key: &str, value: Value) -> Result<(), String> {
+/// Sets dotted `key` (`answer.max_sources`) in `settings`, creating tables on the way;
+/// `Err(prefix)` when `prefix` holds something other than a table.
+pub fn set_dotted(settings: &mut Value, key: &str, value: Value) -> Result<(), String> {
     let segs: Vec<&str> = key.split('.').collect();
     let mut at = settings;
     for (i, seg) in segs.iter().enumerate() {
