@@ -66,11 +66,9 @@ async fn main() {
         kind: ProviderKind::Openai,
         base_url: Some(format!("{}/v1", server.base_url)),
         model: "scripted-model".into(),
-        embedding_model: None,
         context_window: Some(8192),
-        timeout_secs: None,
         price: Some(ProviderPrice { input: 2.5, cached_input: None, output: 10.0 }),
-        remote: None,
+        ..Default::default()
     });
     s.chat.provider = "loopback".into();
     engine.save_settings(&s).unwrap();

@@ -46,11 +46,9 @@ async fn engine_with_notes(tmp: &Path, base_url: &str) -> Engine {
         kind: ProviderKind::Openai,
         base_url: Some(format!("{base_url}/v1")),
         model: "scripted-model".into(),
-        embedding_model: None,
         context_window: Some(8192),
         timeout_secs: Some(5),
-        price: None,
-        remote: None,
+        ..Default::default()
     });
     s.chat.provider = "scripted".into();
     e.save_settings(&s).unwrap();

@@ -54,11 +54,11 @@ fn cloud(server: &ProviderServer) -> ProviderSettings {
         kind: ProviderKind::Openai,
         base_url: Some(format!("{}/v1", server.base_url)),
         model: "gpt-4o-mini".into(),
-        embedding_model: None,
         context_window: Some(8192),
         timeout_secs: Some(5),
         price: Some(ProviderPrice { input: 0.15, cached_input: None, output: 0.6 }),
         remote: Some(true),
+        ..Default::default()
     }
 }
 

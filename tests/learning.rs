@@ -364,11 +364,9 @@ async fn answer_level_evaluation_counts_gold_citations_and_declines() {
         kind: cairn_engine::ProviderKind::Openai,
         base_url: Some(format!("{}/v1", server.base_url)),
         model: "scripted-model".into(),
-        embedding_model: None,
         context_window: Some(8192),
         timeout_secs: Some(5),
-        price: None,
-        remote: None,
+        ..Default::default()
     });
     // Every claim goes to the model here (abstention by confidence is tested in confidence.rs).
     s.answer.min_confidence = 0.0;

@@ -48,11 +48,10 @@ fn provider(name: &str, kind: ProviderKind, base_url: String, price: Option<(f64
         kind,
         base_url: Some(base_url),
         model: "scripted-model".into(),
-        embedding_model: None,
         context_window: Some(8192),
         timeout_secs: Some(5),
         price: price.map(|(input, cached, output)| ProviderPrice { input, cached_input: Some(cached), output }),
-        remote: None,
+        ..Default::default()
     }
 }
 

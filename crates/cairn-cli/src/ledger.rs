@@ -393,13 +393,13 @@ pub async fn providers(engine: &Engine, cmd: ProvidersCommand, json: bool) -> an
                 model,
                 embedding_model,
                 context_window,
-                timeout_secs: None,
                 price: input_price.map(|input| cairn_engine::ProviderPrice {
                     input,
                     cached_input: None,
                     output: output_price.unwrap_or(0.0),
                 }),
                 remote: remote.then_some(true),
+                ..Default::default()
             });
             engine.check_new_provider(&s, yes)?;
             engine.save_settings(&s)?;

@@ -488,11 +488,7 @@ mod tests {
             kind,
             base_url: base_url.map(Into::into),
             model: "m".into(),
-            embedding_model: None,
-            context_window: None,
-            timeout_secs: None,
-            price: None,
-            remote: None,
+            ..Default::default()
         }
     }
 

@@ -107,11 +107,8 @@ pub(crate) fn env_provider() -> Option<ProviderSettings> {
         kind: ProviderKind::Openai,
         base_url: Some(cfg.base_url.clone()),
         model: cfg.model.clone(),
-        embedding_model: None,
         context_window: Some(cfg.context_window),
-        timeout_secs: None,
-        price: None,
-        remote: None,
+        ..Default::default()
     })
 }
 

@@ -278,18 +278,20 @@ pub struct ProviderBudget {
     pub monthly_usd: Option<f64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Any server speaking OpenAI's chat completions API: OpenAI, Ollama, llama.cpp's server,
     /// LM Studio, vLLM, OpenRouter...
+    #[default]
     Openai,
     /// Anthropic's Messages API.
     Anthropic,
 }
 
-/// A configured model provider.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A configured model provider. `Default` leaves every optional field unset (for struct-update
+/// syntax: `ProviderSettings { name, model, ..Default::default() }`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     pub name: String,
@@ -587,11 +589,8 @@ mod tests {
             kind: ProviderKind::Openai,
             base_url: Some("http://localhost:11434/v1".into()),
             model: "llama3.1:8b".into(),
-            embedding_model: None,
             context_window: Some(8192),
-            timeout_secs: None,
-            price: None,
-            remote: None,
+            ..Default::default()
         });
         s.chat.provider = "ollama".into();
         s.budget.daily_usd = Some(1.5);
@@ -666,11 +665,7 @@ mod tests {
             kind,
             base_url: Some(url.into()),
             model: "m".into(),
-            embedding_model: None,
-            context_window: None,
-            timeout_secs: None,
-            price: None,
-            remote: None,
+            ..Default::default()
         };
         assert_eq!(p("https://api.anthropic.com", ProviderKind::Anthropic).vendor(), Some("anthropic"));
         assert!(p("http://127.0.0.1:8080/v1", ProviderKind::Openai).is_local());
